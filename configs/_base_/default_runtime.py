@@ -1,0 +1,9 @@
+# Runtime shared by every mmcofnet config: mmdet's default runtime plus the package import.
+_base_ = ['mmdet::_base_/default_runtime.py']
+
+custom_imports = dict(imports=['mmcofnet'], allow_failed_imports=False)
+
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=20),
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=500, max_keep_ckpts=2))
+log_processor = dict(type='LogProcessor', window_size=20, by_epoch=False)

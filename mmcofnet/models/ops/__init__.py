@@ -1,0 +1,1 @@
+"""Low-level ops: the selective scan (mamba-ssm CUDA | fast CPU | sequential reference)."""
