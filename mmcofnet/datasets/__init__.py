@@ -1,5 +1,12 @@
 """Datasets and transforms (registered in mmdet's DATASETS and TRANSFORMS)."""
-from .sky_renderer import SKY_CLASSES, SkyObject, SkyScene, SkySceneSampler, render_frame, scene_boxes
+from .sky_renderer import (
+    SKY_CLASSES,
+    SkyObject,
+    SkyScene,
+    SkySceneSampler,
+    render_frame,
+    scene_boxes,
+)
 from .synthetic_sky import SyntheticSkyDataset
 from .transforms import LoadSyntheticSkyImage, SmallObjectCrop
 

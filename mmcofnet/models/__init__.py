@@ -1,2 +1,2 @@
-"""Models: ops, backbones, necks, heads, detectors and losses (registered on import)."""
-from . import backbones, ops  # noqa: F401
+"""Models: ops, layers, backbones, necks (registered in mmdet's MODELS on import)."""
+from . import backbones, necks, ops  # noqa: F401

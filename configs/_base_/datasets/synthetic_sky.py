@@ -14,6 +14,7 @@ train_pipeline = [
 ]
 test_pipeline = [
     dict(type='LoadSyntheticSkyImage'),
+    dict(type='Resize', scale_factor=1.0, keep_ratio=True),  # full frames, native resolution
     dict(type='LoadAnnotations', with_bbox=True),
     # 'instances' lets CocoMetric build the ground truth without an annotation file.
     dict(

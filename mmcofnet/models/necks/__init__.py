@@ -1,0 +1,14 @@
+"""Necks."""
+from .continuous_scale_field import P3_P7_SCALES, ContinuousScaleField
+from .scale_encoding import (
+                             FourierScaleEncoding,
+                             ScaleEmbedding,
+                             SirenMLP,
+                             scale_to_stride,
+                             stride_to_scale,
+)
+
+__all__ = [
+    'P3_P7_SCALES', 'ContinuousScaleField', 'FourierScaleEncoding', 'ScaleEmbedding', 'SirenMLP',
+    'scale_to_stride', 'stride_to_scale'
+]
