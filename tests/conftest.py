@@ -15,3 +15,33 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 @pytest.fixture(scope='session')
 def repo_root() -> str:
     return REPO_ROOT
+
+
+# Smoke-size versions of real configs: tiny images, a few iterations, no worker processes.
+SMOKE_OVERRIDES = '''
+img_size = (256, 192)
+train_dataloader = dict(
+    batch_size=2, num_workers=0, persistent_workers=False,
+    dataset=dict(num_images=8, img_size=img_size))
+val_dataloader = dict(
+    num_workers=0, persistent_workers=False, dataset=dict(num_images=3, img_size=img_size))
+test_dataloader = val_dataloader
+train_cfg = dict(max_iters=4, val_interval=4)
+default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=2))
+# An untrained model scores everything low: keep all boxes so that the metric has results.
+model = dict(test_cfg=dict(score_thr=0.0, min_bbox_size=-1))
+'''
+
+
+
+@pytest.fixture(scope='session')
+def write_smoke_config():
+    """``write(config, out_dir) -> path`` of a config inheriting ``config`` at smoke size."""
+
+    def write(config: str, out_dir) -> str:
+        path = osp.join(str(out_dir), osp.basename(config).replace('.py', '_smoke.py'))
+        with open(path, 'w') as f:
+            f.write(f'_base_ = {osp.join(REPO_ROOT, config)!r}\n{SMOKE_OVERRIDES}')
+        return path
+
+    return write

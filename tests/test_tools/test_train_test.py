@@ -10,7 +10,7 @@ import torch
 
 pytestmark = pytest.mark.slow
 
-SMOKE_CONFIG = 'tests/data/configs/rtmdet_tiny_sky-synth_smoke.py'
+BASELINE = 'configs/baselines/rtmdet_tiny_sky-synth.py'
 
 
 def run_tool(repo_root, *args, check=True):
@@ -22,9 +22,14 @@ def run_tool(repo_root, *args, check=True):
 
 
 @pytest.fixture(scope='module')
-def trained(repo_root, tmp_path_factory):
+def smoke_config(write_smoke_config, tmp_path_factory):
+    return write_smoke_config(BASELINE, tmp_path_factory.mktemp('config'))
+
+
+@pytest.fixture(scope='module')
+def trained(repo_root, smoke_config, tmp_path_factory):
     work_dir = str(tmp_path_factory.mktemp('train'))
-    proc = run_tool(repo_root, 'tools/train.py', SMOKE_CONFIG, '--work-dir', work_dir)
+    proc = run_tool(repo_root, 'tools/train.py', smoke_config, '--work-dir', work_dir)
     return work_dir, proc.stdout + proc.stderr
 
 
@@ -40,9 +45,9 @@ def test_checkpoint_loads_with_torch_safe_loader(trained):
     assert ckpt['meta']['iter'] == 4 and 'message_hub' in ckpt and 'optimizer' in ckpt
 
 
-def test_resume_continues_from_the_saved_iteration(repo_root, trained):
+def test_resume_continues_from_the_saved_iteration(repo_root, smoke_config, trained):
     work_dir = trained[0]
-    proc = run_tool(repo_root, 'tools/train.py', SMOKE_CONFIG, '--work-dir', work_dir, '--resume',
+    proc = run_tool(repo_root, 'tools/train.py', smoke_config, '--work-dir', work_dir, '--resume',
                     '--cfg-options', 'train_cfg.max_iters=6', 'train_cfg.val_interval=6')
     log = proc.stdout + proc.stderr
     assert 'resumed epoch: 0, iter: 4' in log
@@ -50,11 +55,11 @@ def test_resume_continues_from_the_saved_iteration(repo_root, trained):
     assert osp.isfile(osp.join(work_dir, 'iter_6.pth'))
 
 
-def test_test_tool_prints_metrics_and_dumps_results(repo_root, trained, tmp_path):
+def test_test_tool_prints_metrics_and_dumps_results(repo_root, smoke_config, trained, tmp_path):
     work_dir = trained[0]
     out = str(tmp_path / 'results.pkl')
     show_dir = 'vis'
-    proc = run_tool(repo_root, 'tools/test.py', SMOKE_CONFIG, osp.join(work_dir, 'iter_4.pth'),
+    proc = run_tool(repo_root, 'tools/test.py', smoke_config, osp.join(work_dir, 'iter_4.pth'),
                     '--work-dir', str(tmp_path), '--out', out, '--show-dir', show_dir)
     log = proc.stdout + proc.stderr
     for key in ('bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_75', 'bbox_mAP_s', 'bbox_mAP_m',
@@ -69,11 +74,11 @@ def test_test_tool_prints_metrics_and_dumps_results(repo_root, trained, tmp_path
     assert len(written) == 3
 
 
-def test_missing_annotation_file_is_named(repo_root, tmp_path):
+def test_missing_annotation_file_is_named(repo_root, smoke_config, tmp_path):
     config = tmp_path / 'bad.py'
     missing = tmp_path / 'nowhere' / 'train.json'
     config.write_text(
-        f"_base_ = '{osp.join(repo_root, SMOKE_CONFIG)}'\n"
+        f"_base_ = '{smoke_config}'\n"
         f"train_dataloader = dict(dataset=dict(_delete_=True, type='CocoDataset', "
         f"ann_file='{missing}', data_prefix=dict(img=''), pipeline=[]))\n")
     proc = run_tool(repo_root, 'tools/train.py', str(config), '--work-dir', str(tmp_path),
@@ -85,13 +90,13 @@ def test_missing_annotation_file_is_named(repo_root, tmp_path):
 def test_missing_config_and_checkpoint_are_named(repo_root, tmp_path):
     proc = run_tool(repo_root, 'tools/train.py', 'configs/nope.py', check=False)
     assert proc.returncode != 0 and 'configs/nope.py' in proc.stderr
-    proc = run_tool(repo_root, 'tools/test.py', SMOKE_CONFIG, str(tmp_path / 'none.pth'),
+    proc = run_tool(repo_root, 'tools/test.py', BASELINE, str(tmp_path / 'none.pth'),
                     check=False)
     assert proc.returncode != 0 and 'none.pth' in proc.stderr
 
 
-def test_unknown_model_key_is_named(repo_root, tmp_path):
-    proc = run_tool(repo_root, 'tools/train.py', SMOKE_CONFIG, '--work-dir', str(tmp_path),
+def test_unknown_model_key_is_named(repo_root, smoke_config, tmp_path):
+    proc = run_tool(repo_root, 'tools/train.py', smoke_config, '--work-dir', str(tmp_path),
                     '--cfg-options', 'model.backbone.widen_fator=0.5', check=False)
     assert proc.returncode != 0 and 'widen_fator' in proc.stderr
 
