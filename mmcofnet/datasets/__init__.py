@@ -7,10 +7,11 @@ from .sky_renderer import (
     render_frame,
     scene_boxes,
 )
+from .skywatch import SkyWatchDataset
 from .synthetic_sky import SyntheticSkyDataset
 from .transforms import LoadSyntheticSkyImage, SmallObjectCrop
 
 __all__ = [
     'SKY_CLASSES', 'LoadSyntheticSkyImage', 'SkyObject', 'SkyScene', 'SkySceneSampler',
-    'SmallObjectCrop', 'SyntheticSkyDataset', 'render_frame', 'scene_boxes'
+    'SkyWatchDataset', 'SmallObjectCrop', 'SyntheticSkyDataset', 'render_frame', 'scene_boxes'
 ]
