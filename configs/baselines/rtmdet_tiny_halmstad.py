@@ -1,0 +1,11 @@
+# RTMDet-tiny from scratch on halmstad-sky (real sky videos; train -> val), CPU schedule.
+# Convert the data first (see configs/_base_/datasets/halmstad_sky.py), then:
+#   python tools/train.py configs/baselines/rtmdet_tiny_halmstad.py
+_base_ = [
+    '../_base_/models/rtmdet_tiny.py',
+    '../_base_/datasets/halmstad_sky.py',
+    '../_base_/schedules/cpu_iters.py',
+    '../_base_/default_runtime.py',
+]
+
+model = dict(bbox_head=dict(num_classes=4))
