@@ -153,6 +153,15 @@ def test_vss_block_shapes_and_grads(mixer_type, mlp_ratio, gated_mlp):
         assert param.grad is not None and torch.isfinite(param.grad).all(), name
 
 
+@pytest.mark.parametrize('mixer_type', ['ss2d', 'mamba'])
+def test_vss_block_gradients_are_exact(mixer_type):
+    """Numerical gradcheck (float64) of the whole block, in-place ops and scan included."""
+    torch.manual_seed(0)
+    block = VSSBlock(4, mixer_type=mixer_type, d_state=2, ssm_ratio=1.0, mlp_ratio=1.0).double()
+    x = torch.randn(1, 3, 2, 4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(block, (x, ), eps=1e-6, atol=1e-5)
+
+
 def test_vss_block_checkpointing_gives_equal_outputs_and_grads():
     torch.manual_seed(0)
     block = VSSBlock(8, d_state=4)
