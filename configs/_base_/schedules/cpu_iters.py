@@ -1,6 +1,6 @@
 # A short iteration-based schedule that fits a CPU: AdamW, linear warm-up, cosine decay.
-max_iters = 600
-val_interval = 600
+max_iters = 500
+val_interval = 500
 base_lr = 2e-3
 
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=val_interval)
