@@ -341,6 +341,8 @@ class _SelectiveScanCpu(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dout: Optional[Tensor], dlast_state: Optional[Tensor]) -> Tuple:
         u, delta, A, B, C, D, z, delta_bias = ctx.saved_tensors
+        # The forward took variable B / C as strided views; the backward wants them contiguous.
+        B, C = B.contiguous(), C.contiguous()
         dout = torch.zeros_like(u) if dout is None else dout.contiguous()
         if dlast_state is not None:
             dlast_state = dlast_state.contiguous()
@@ -393,9 +395,12 @@ def _scan_cpu(
 ) -> Tuple[Tensor, Tensor]:
     """Run the C++ kernel; inputs are already in the compute dtype."""
     B, C, n_groups = _common_groups(B, C, u.shape[1])
-    u, delta, A, B, C, D, z, delta_bias = (
-        None if t is None else t.contiguous() for t in (u, delta, A, B, C, D, z, delta_bias)
+    u, delta, A, D, z, delta_bias = (
+        None if t is None else t.contiguous() for t in (u, delta, A, D, z, delta_bias)
     )
+    # Variable B / C only need unit stride along L in the forward kernel: VMamba's are slices of
+    # one projection output, and copying them would cost a pass over 2 N values per step.
+    B, C = (t if t.dim() == 4 and t.stride(-1) == 1 else t.contiguous() for t in (B, C))
     return _SelectiveScanCpu.apply(u, delta, A, B, C, D, z, delta_bias, delta_softplus, n_groups)
 
 

@@ -211,6 +211,37 @@ def test_non_contiguous_inputs(backend: str) -> None:
 
 
 @pytest.mark.parametrize('backend', FAST_CPU_BACKENDS)
+@pytest.mark.parametrize('dstate', [16, 5])
+@pytest.mark.parametrize('threads', [1, 2])
+def test_long_sequences_with_sliced_bc(backend: str, dstate: int, threads: int) -> None:
+    """Several time tiles of the C++ forward (256 steps) plus a partial one, a group's channels
+    split into uneven blocks (with two threads and batch * G = 2 tasks too few), and VMamba's
+    B / C: slices of one projection output (unit stride along L only), read in place.
+    """
+    require_backend(backend)
+    batch, groups, per_group, length = 1, 2, 7, 600
+    kwargs = make_inputs(
+        batch=batch,
+        dim=groups * per_group,
+        length=length,
+        dstate=dstate,
+        groups=groups,
+        requires_grad=True,
+        return_last_state=True,
+    )
+    gen = torch.Generator().manual_seed(5)
+    x_dbl = torch.randn(batch, groups, 1 + 2 * dstate, length, generator=gen).requires_grad_(True)
+    kwargs['B'] = x_dbl[:, :, 1 : 1 + dstate]
+    kwargs['C'] = x_dbl[:, :, 1 + dstate :]
+    assert not kwargs['B'].is_contiguous() and kwargs['B'].stride(-1) == 1
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        assert_matches_reference(backend, kwargs, check_grads=True)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+@pytest.mark.parametrize('backend', FAST_CPU_BACKENDS)
 @pytest.mark.parametrize('layout', ['const', 'batch', 'group'])
 @pytest.mark.parametrize('dstate', [3, 4])
 def test_gradcheck(backend: str, layout: str, dstate: int) -> None:

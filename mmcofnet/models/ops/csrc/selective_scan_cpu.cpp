@@ -4,21 +4,33 @@
 //   x_t  = exp(dt_t * A) * x_{t-1} + dt_t * u_t * B_t
 //   out_t = (sum_n C_t[n] * x_t[n] + D * u_t) * silu(z_t)      (D and z optional)
 //
-// One (batch, channel) pair is an independent recurrence, so the kernels parallelise over those
-// pairs and run the recurrence sequentially, vectorising over the N state entries (N = 16 fills
-// one AVX-512 register or two AVX2 registers). N is a compile-time constant for the usual sizes,
-// so the state lives in registers and a step costs about one vector exp(). The elementwise parts
-// (softplus, the gate, their derivatives) run as vectorised passes over a channel's sequence.
+// One (batch, channel) pair is an independent recurrence that runs sequentially in time,
+// vectorised over the N state entries (N = 16 fills one AVX-512 register or two AVX2 registers).
+// N is a compile-time constant for the usual sizes, so the state lives in registers and a step
+// costs about one vector exp(). The elementwise parts (softplus of delta + bias, D u, the gate,
+// their derivatives) are fused into the kernels as vectorised passes over short stretches of a
+// channel's sequence.
 //
-// Layouts (prepared by selective_scan.py, all contiguous, one dtype):
-//   u, delta, z, out and their gradients    [batch, dim, L]
-//   A, dA                                   [dim, N]
-//   variable B / C and their gradients      [batch, G, N, L]
-//   constant B / C and their gradients      [dim, N]
-//   D, delta_bias and their gradients       [dim]
-// Variable B / C are copied time-major ([batch, G, L, N]) first, so that a step reads N contiguous
-// values. The constant and variable layouts then share one code path: a step reads B at
-// base + l * stride with stride = 0 for the constant layout.
+// Layouts (prepared by selective_scan.py, one dtype):
+//   u, delta, z, out and their gradients    [batch, dim, L], contiguous
+//   A, dA                                   [dim, N], contiguous
+//   variable B / C and their gradients      [batch, G, N, L]; the forward accepts any strides
+//                                           with unit stride along L, the backward contiguous
+//   constant B / C and their gradients      [dim, N], contiguous
+//   D, delta_bias and their gradients       [dim], contiguous
+// A step reads N contiguous values of B and C, so variable B / C are brought to time-major
+// ([L, N] per group) first: the forward transposes one tile of steps at a time into a small
+// buffer, the backward copies them whole. The constant and variable layouts then share one code
+// path: a step reads B at base + l * stride with stride = 0 for the constant layout.
+//
+// Forward (the inference path) is cache-blocked. All dim / G channels of a group read the same
+// B and C, N values each per step, i.e. N times the u / delta traffic of a channel. Scanning one
+// channel over the whole sequence before the next re-reads the group's B and C (N x L values
+// each: 6.5 MB at L = 102400, N = 16) once per channel, from DRAM once L is large. Instead a task
+// takes a block of channels of one group and walks time in tiles of kTile steps: it transposes
+// the tile of B and C into [kTile, N] buffers that stay in L1 / L2, scans every channel of the
+// block across the tile, and carries each channel's state to the next tile in a [block, N]
+// buffer. B and C then come from memory once per task, and per-step cost no longer grows with L.
 //
 // Backward recomputes the states of one channel into an [L, N] scratch buffer (400 KB for
 // L = 6400, N = 16: it stays in L2) and then runs the adjoint recurrence backwards in time, so the
@@ -137,7 +149,9 @@ inline T tree_sum(T* v, int64_t n_runtime) {
   }
 }
 
-// What a kernel needs to address one (batch, channel) pair.
+// What a kernel needs to address one (batch, channel) pair. Variable B / C are time-major
+// [batch, G, L, N] in the backward (see base()); the forward reads them through StateMajor and
+// uses B / C here only when constant.
 template <typename T>
 struct ScanArgs {
   int64_t batch, dim, length, dstate;
@@ -159,66 +173,133 @@ struct ScanArgs {
   }
 };
 
-// dt[0:L] = softplus(delta + delta_bias) of one channel (bias and softplus optional), vectorised
-// over the sequence before the scan rather than computed per step.
+// dt[0:len] = softplus(delta[0:len] + bias) (or without softplus), vectorised over a stretch of
+// the sequence before the recurrence rather than computed per step.
 template <typename T>
-void step_sizes(const ScanArgs<T>& a, int64_t b, int64_t d, T* dt) {
-  const T* delta = a.delta + a.row(b, d);
-  const T bias = a.delta_bias ? a.delta_bias[d] : T(0);
-  const int64_t L = a.length;
-  if (a.softplus) {
+void step_sizes(const T* delta, T bias, bool softplus, int64_t len, T* dt) {
+  if (softplus) {
 #pragma omp simd
-    for (int64_t l = 0; l < L; ++l) dt[l] = vsoftplus(delta[l] + bias);
+    for (int64_t l = 0; l < len; ++l) dt[l] = vsoftplus(delta[l] + bias);
   } else {
 #pragma omp simd
-    for (int64_t l = 0; l < L; ++l) dt[l] = delta[l] + bias;
+    for (int64_t l = 0; l < len; ++l) dt[l] = delta[l] + bias;
   }
 }
 
-// Forward of one channel: out[0:L] = (y + D u) * silu(z) and the final state. NT > 0 fixes N at
-// compile time. scratch holds L + 3 N values.
+// dt[0:L] of one whole channel.
+template <typename T>
+void step_sizes(const ScanArgs<T>& a, int64_t b, int64_t d, T* dt) {
+  step_sizes(a.delta + a.row(b, d), a.delta_bias ? a.delta_bias[d] : T(0), a.softplus, a.length,
+             dt);
+}
+
+// Steps of the forward tiles: the B and C tiles ([kTile, N] each, 32 KB together for N = 16 in
+// float32) stay in L1 / L2 while every channel of a block scans across them, and a tile is long
+// enough that transposing it costs little next to the scans.
+constexpr int64_t kTile = 256;
+
+// A variable B or C as the forward receives it: [batch, G, N, L] with unit stride along L and
+// arbitrary other strides (VMamba's B and C are slices of one projection output; taking them as
+// they are saves a copy of each).
+template <typename T>
+struct StateMajor {
+  const T* data;
+  int64_t stride_batch, stride_group, stride_state;
+};
+
+// dst[l, n] = src[b, grp, n, l0 + l] for l < len: one tile of B or C, made time-major so that a
+// step reads N contiguous values.
 template <typename T, int NT>
-void scan_forward_channel(const ScanArgs<T>& a, int64_t b, int64_t d, T* out, T* last_state,
-                          T* scratch) {
-  const int64_t N = NT > 0 ? NT : a.dstate, L = a.length;
-  const T* u = a.u + a.row(b, d);
-  const T* B = a.base(a.B, a.B_variable, b, d);
-  const T* C = a.base(a.C, a.C_variable, b, d);
-  const int64_t sB = a.B_variable ? N : 0, sC = a.C_variable ? N : 0;
-  T* dt = scratch;
+void load_tile(const StateMajor<T>& src, int64_t b, int64_t grp, int64_t l0, int64_t len,
+               int64_t n_runtime, T* dst) {
+  const int64_t N = NT > 0 ? NT : n_runtime;
+  const T* rows = src.data + b * src.stride_batch + grp * src.stride_group + l0;
+  for (int64_t n = 0; n < N; ++n) {
+    const T* row = rows + n * src.stride_state;
+    for (int64_t l = 0; l < len; ++l) dst[l * N + n] = row[l];
+  }
+}
+
+// Forward of one channel over `len` steps of a tile: out[l] = y_l + D u_l (the gate is applied
+// by the caller). `state` holds the channel's state x on entry (the end of the previous tile) and
+// receives it on exit. B / C are read at Bt + l * sB (sB = N for a time-major tile, 0 for a
+// constant [N] row). `terms` has room for N values (used only for a run-time N).
+template <typename T, int NT>
+void scan_forward_tile(const T* A_row, T* state, const T* dt, const T* u, const T* Bt, int64_t sB,
+                       const T* Ct, int64_t sC, T Dd, int64_t len, int64_t n_runtime, T* out,
+                       T* terms_runtime) {
+  const int64_t N = NT > 0 ? NT : n_runtime;
+  // For a compile-time N, local copies let the compiler keep A and x in registers for the tile.
   alignas(64) T A_local[NT > 0 ? NT : 1];
   alignas(64) T x_local[NT > 0 ? NT : 1];
   alignas(64) T terms_local[NT > 0 ? NT : 1];
-  T* A = NT > 0 ? A_local : scratch + L;
-  T* x = NT > 0 ? x_local : scratch + L + N;
-  T* terms = NT > 0 ? terms_local : scratch + L + 2 * N;
-  for (int64_t n = 0; n < N; ++n) {
-    A[n] = a.A[d * N + n];
-    x[n] = T(0);
+  const T* A = A_row;
+  T* x = state;
+  T* terms = terms_runtime;
+  if constexpr (NT > 0) {
+    std::copy(A_row, A_row + NT, A_local);
+    std::copy(state, state + NT, x_local);
+    A = A_local;
+    x = x_local;
+    terms = terms_local;
   }
-  step_sizes(a, b, d, dt);
-  for (int64_t l = 0; l < L; ++l) {
+  for (int64_t l = 0; l < len; ++l) {
     const T dt_l = dt[l];
     const T dt_u = dt_l * u[l];
-    const T* Bl = B + l * sB;
-    const T* Cl = C + l * sC;
+    const T* Bl = Bt + l * sB;
+    const T* Cl = Ct + l * sC;
 #pragma omp simd
     for (int64_t n = 0; n < N; ++n) {
       x[n] = vexp(dt_l * A[n]) * x[n] + dt_u * Bl[n];
       terms[n] = x[n] * Cl[n];
     }
-    out[l] = tree_sum<T, NT>(terms, N);
+    out[l] = tree_sum<T, NT>(terms, N) + Dd * u[l];
   }
-  std::copy(x, x + N, last_state);
+  if constexpr (NT > 0) std::copy(x_local, x_local + NT, state);
+}
 
-  const T Dd = a.D ? a.D[d] : T(0);
+// Values of per-thread scratch that scan_forward_block needs for blocks of up to `max_block`
+// channels.
+inline int64_t forward_scratch_size(int64_t N, int64_t max_block) {
+  return 2 * kTile * N + kTile + max_block * N + N;
+}
+
+// Forward of channels [d_begin, d_end) of batch b, all in group grp: out rows and final states
+// (last_state [batch, dim, N]). Time is the outer loop (tiles), channels the inner one, so the
+// group's B and C are read from memory once for the whole block (see the header comment).
+template <typename T, int NT>
+void scan_forward_block(const ScanArgs<T>& a, const StateMajor<T>& B_src,
+                        const StateMajor<T>& C_src, int64_t b, int64_t grp, int64_t d_begin,
+                        int64_t d_end, T* out, T* last_state, T* scratch) {
+  const int64_t N = NT > 0 ? NT : a.dstate, L = a.length;
+  T* B_tile = scratch;                // [kTile, N]
+  T* C_tile = B_tile + kTile * N;     // [kTile, N]
+  T* dt = C_tile + kTile * N;         // [kTile]
+  T* states = dt + kTile;             // [d_end - d_begin, N]: each channel's x between tiles
+  T* terms = states + (d_end - d_begin) * N;  // [N]
+  std::fill(states, states + (d_end - d_begin) * N, T(0));
+
+  for (int64_t l0 = 0; l0 < L; l0 += kTile) {
+    const int64_t len = std::min(kTile, L - l0);
+    if (a.B_variable) load_tile<T, NT>(B_src, b, grp, l0, len, N, B_tile);
+    if (a.C_variable) load_tile<T, NT>(C_src, b, grp, l0, len, N, C_tile);
+    for (int64_t d = d_begin; d < d_end; ++d) {
+      const int64_t row = a.row(b, d) + l0;
+      const T* u = a.u + row;
+      T* out_tile = out + row;
+      step_sizes(a.delta + row, a.delta_bias ? a.delta_bias[d] : T(0), a.softplus, len, dt);
+      scan_forward_tile<T, NT>(a.A + d * N, states + (d - d_begin) * N, dt, u,
+                               a.B_variable ? B_tile : a.B + d * N, a.B_variable ? N : 0,
+                               a.C_variable ? C_tile : a.C + d * N, a.C_variable ? N : 0,
+                               a.D ? a.D[d] : T(0), len, N, out_tile, terms);
+      if (a.z) {
+        const T* z = a.z + row;
 #pragma omp simd
-  for (int64_t l = 0; l < L; ++l) out[l] += Dd * u[l];
-  if (a.z) {
-    const T* z = a.z + a.row(b, d);
-#pragma omp simd
-    for (int64_t l = 0; l < L; ++l) out[l] *= z[l] * vsigmoid(z[l]);
+        for (int64_t l = 0; l < len; ++l) out_tile[l] *= z[l] * vsigmoid(z[l]);
+      }
+    }
   }
+  std::copy(states, states + (d_end - d_begin) * N, last_state + (b * a.dim + d_begin) * N);
 }
 
 // Where one channel's gradients go. dA, dD and d(delta_bias) are the channel's own rows of
@@ -391,16 +472,28 @@ ScanArgs<T> make_args(const torch::Tensor& u, const torch::Tensor& delta, const 
   return a;
 }
 
+// `required` and `optional` must be contiguous; `bc` (the forward's B and C) only need unit stride
+// along L when variable ([batch, G, N, L]), constant ones ([dim, N]) must be contiguous too.
 void check_inputs(const std::vector<torch::Tensor>& required,
-                  const std::vector<c10::optional<torch::Tensor>>& optional) {
+                  const std::vector<c10::optional<torch::Tensor>>& optional,
+                  const std::vector<torch::Tensor>& bc = {}) {
   std::vector<torch::Tensor> all(required);
   for (const auto& t : optional)
     if (t.has_value()) all.push_back(*t);
   const auto dtype = all.front().scalar_type();
-  for (const auto& t : all) {
+  auto check_common = [&](const torch::Tensor& t) {
     TORCH_CHECK(t.device().is_cpu(), "selective_scan_cpu: tensors must be on the CPU");
-    TORCH_CHECK(t.is_contiguous(), "selective_scan_cpu: tensors must be contiguous");
     TORCH_CHECK(t.scalar_type() == dtype, "selective_scan_cpu: tensors must share one dtype");
+  };
+  for (const auto& t : all) {
+    check_common(t);
+    TORCH_CHECK(t.is_contiguous(), "selective_scan_cpu: tensors must be contiguous");
+  }
+  for (const auto& t : bc) {
+    check_common(t);
+    TORCH_CHECK(t.dim() == 4 ? t.stride(3) == 1 || t.size(3) == 1 : t.is_contiguous(),
+                "selective_scan_cpu: variable B / C need unit stride along L, constant ones "
+                "must be contiguous");
   }
 }
 
@@ -490,26 +583,43 @@ std::vector<torch::Tensor> selective_scan_fwd(const torch::Tensor& u, const torc
                                               const c10::optional<torch::Tensor>& z,
                                               const c10::optional<torch::Tensor>& delta_bias,
                                               bool delta_softplus, int64_t n_groups) {
-  check_inputs({u, delta, A, B, C}, {D, z, delta_bias});
-  const auto B_steps = to_time_major(B), C_steps = to_time_major(C);
+  check_inputs({u, delta, A}, {D, z, delta_bias}, {B, C});
+  const int64_t batch = u.size(0), dim = u.size(1), L = u.size(2), N = A.size(1);
+  const int64_t per_group = dim / n_groups;
   auto out = torch::empty_like(u);
-  auto last_state = torch::empty({u.size(0), u.size(1), A.size(1)}, u.options());
+  auto last_state = torch::empty({batch, dim, N}, u.options());
+  // Channel blocks per group: enough tasks for about two per thread (tasks are handed out
+  // dynamically, which balances as well as more of them), but no more: every block reads the
+  // group's B and C once more.
+  const int64_t wanted_tasks = 2 * at::get_num_threads();
+  const int64_t n_blocks =
+      std::clamp<int64_t>((wanted_tasks + batch * n_groups - 1) / (batch * n_groups), 1,
+                          per_group);
+  const int64_t max_block = (per_group + n_blocks - 1) / n_blocks;
   AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "selective_scan_fwd", [&] {
     const auto a =
-        make_args<scalar_t>(u, delta, A, B_steps, C_steps, D, z, delta_bias, delta_softplus,
-                            n_groups);
+        make_args<scalar_t>(u, delta, A, B, C, D, z, delta_bias, delta_softplus, n_groups);
+    auto state_major = [](const torch::Tensor& t) {
+      return t.dim() == 4 ? StateMajor<scalar_t>{t.data_ptr<scalar_t>(), t.stride(0),
+                                                  t.stride(1), t.stride(2)}
+                          : StateMajor<scalar_t>{t.data_ptr<scalar_t>(), 0, 0, 0};
+    };
+    const auto B_src = state_major(B), C_src = state_major(C);
     scalar_t* out_ptr = out.data_ptr<scalar_t>();
     scalar_t* last_ptr = last_state.data_ptr<scalar_t>();
-    dispatch_dstate(a.dstate, [&](auto nt) {
+    dispatch_dstate(N, [&](auto nt) {
       constexpr int NT = decltype(nt)::value;
-      const int64_t scratch_size = a.length + 3 * a.dstate;
-      const int64_t updates = a.length * a.dstate;
-      auto channel = [&](int64_t bd, scalar_t* scratch) {
-        const int64_t b = bd / a.dim, d = bd % a.dim;
-        scan_forward_channel<scalar_t, NT>(a, b, d, out_ptr + a.row(b, d),
-                                           last_ptr + bd * a.dstate, scratch);
+      auto block = [&](int64_t task, scalar_t* scratch) {
+        const int64_t b = task / (n_groups * n_blocks);
+        const int64_t grp = (task / n_blocks) % n_groups;
+        const int64_t blk = task % n_blocks;
+        const int64_t d_begin = grp * per_group + blk * per_group / n_blocks;
+        const int64_t d_end = grp * per_group + (blk + 1) * per_group / n_blocks;
+        scan_forward_block<scalar_t, NT>(a, B_src, C_src, b, grp, d_begin, d_end, out_ptr,
+                                         last_ptr, scratch);
       };
-      parallel_tasks<scalar_t>(a.batch * a.dim, updates, scratch_size, channel);
+      parallel_tasks<scalar_t>(batch * n_groups * n_blocks, max_block * L * N,
+                               forward_scratch_size(N, max_block), block);
     });
   });
   return {out, last_state};
