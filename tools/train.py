@@ -12,6 +12,8 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from mmcofnet.utils import keep_freed_memory
+
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Train a detector')
@@ -63,6 +65,7 @@ def build_config(args: argparse.Namespace) -> Config:
 
 
 def main() -> None:
+    keep_freed_memory()  # large activations: reuse pages instead of page-faulting each pass
     cfg = build_config(parse_args())
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     runner.train()

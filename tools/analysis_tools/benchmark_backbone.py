@@ -30,6 +30,7 @@ from torch import nn
 
 import mmcofnet  # noqa: F401  (registers MambaBackbone)
 from mmcofnet.models.ops import selective_scan_backend
+from mmcofnet.utils import keep_freed_memory
 
 # RTMDet-tiny's backbone and neck, read from mmdet's own config when it is installed with mmdet
 # (.mim); these literals, copied from it, are the fallback.
@@ -175,6 +176,8 @@ def print_table(result: Dict[str, object]) -> None:
 
 def main() -> None:
     args = parse_args()
+    # As tools/train.py and tools/test.py do (set MMCOFNET_ALLOCATOR_TUNING=0 to measure without).
+    keep_freed_memory()
     # mmdet's CSPNeXt calls the deprecated torch.cuda.amp.autocast on every forward.
     warnings.filterwarnings('ignore', category=FutureWarning)
     result = run(args)

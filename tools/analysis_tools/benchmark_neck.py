@@ -21,6 +21,8 @@ from mmdet.utils import register_all_modules
 from mmengine.analysis import get_model_complexity_info
 from mmengine.config import Config
 
+from mmcofnet.utils import keep_freed_memory
+
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Benchmark the necks of detector configs')
@@ -67,6 +69,7 @@ def benchmark_neck(config: str, size: int, repeat: int, warmup: int, device: str
 
 def main() -> None:
     args = parse_args()
+    keep_freed_memory()  # as tools/train.py and tools/test.py do
     register_all_modules()
     torch.manual_seed(0)
     rows = [benchmark_neck(c, args.size, args.repeat, args.warmup, args.device)
