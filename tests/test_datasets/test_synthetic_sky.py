@@ -89,3 +89,20 @@ def test_loaded_float_image():
     info = build().get_data_info(0)
     out = LoadSyntheticSkyImage(to_float32=True)(dict(scene=info['scene']))
     assert out['img'].dtype == np.float32 and out['ori_shape'] == (256, 320)
+
+
+def test_multi_scale_small_object_training_pipeline():
+    """The README's multi-scale option: a random rescale before the native-resolution crop."""
+    pipeline = [
+        dict(type='LoadSyntheticSkyImage'),
+        dict(type='LoadAnnotations', with_bbox=True),
+        dict(type='RandomResize', scale=(320, 256), ratio_range=(0.75, 1.25), keep_ratio=True),
+        dict(type='SmallObjectCrop', crop_size=(128, 128), object_prob=1.0),
+        dict(type='PackDetInputs'),
+    ]
+    dataset = build(pipeline=pipeline, test_mode=False)
+    for i in range(4):
+        item = dataset[i]
+        assert item['inputs'].shape == (3, 128, 128)
+        boxes = item['data_samples'].gt_instances.bboxes.tensor
+        assert len(boxes) > 0 and boxes.min() >= 0 and boxes.max() <= 128
