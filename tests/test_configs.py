@@ -32,10 +32,16 @@ def test_config_builds_a_working_model(config):
     with torch.no_grad():
         cls_scores = model._forward(torch.randn(1, 3, 96, 128))[0]
     num_classes = cfg.model.bbox_head.num_classes
-    assert cls_scores[0].shape[:2] == (1, num_classes)
+    if cfg.model.type == 'COFNet':  # class logits of every box: [B, N, K]
+        assert cls_scores.shape == (1, cfg.model.bbox_head.num_proposals, num_classes)
+    else:  # dense maps per level: [B, K, H, W]
+        assert cls_scores[0].shape[:2] == (1, num_classes)
 
 
-STUDY_CONFIGS = [c for c in CONFIGS if c.startswith('configs/ablations/') and 'sky-synth' in c]
+STUDY_CONFIGS = [
+    c for c in CONFIGS
+    if c.startswith(('configs/ablations/', 'configs/cofnet/cofnet_nano')) and 'sky-synth' in c
+]
 
 
 @pytest.mark.slow

@@ -1,2 +1,2 @@
-"""Models: ops, layers, backbones, necks (registered in mmdet's MODELS on import)."""
-from . import backbones, necks, ops  # noqa: F401
+"""Models: ops, layers, backbones, necks, heads, detectors (registered in mmdet's MODELS)."""
+from . import backbones, dense_heads, detectors, necks, ops, task_modules  # noqa: F401

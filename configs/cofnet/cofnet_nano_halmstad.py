@@ -1,0 +1,10 @@
+# COFNet-nano on halmstad-sky (real sky videos; convert them first, see
+# configs/_base_/datasets/halmstad_sky.py).
+_base_ = [
+    '../_base_/models/cofnet_nano.py',
+    '../_base_/datasets/halmstad_sky.py',
+    '../_base_/schedules/cpu_iters.py',
+    '../_base_/default_runtime.py',
+]
+
+model = dict(bbox_head=dict(num_classes=4))

@@ -1,0 +1,9 @@
+# COFNet-small on halmstad-sky.
+_base_ = [
+    '../_base_/models/cofnet_small.py',
+    '../_base_/datasets/halmstad_sky.py',
+    '../_base_/schedules/cpu_iters.py',
+    '../_base_/default_runtime.py',
+]
+
+model = dict(bbox_head=dict(num_classes=4))

@@ -1,0 +1,4 @@
+"""Dense heads."""
+from .diffusion_box_head import DiffusionBoxHead
+
+__all__ = ['DiffusionBoxHead']

@@ -1,0 +1,419 @@
+"""DiffusionBoxHead: boxes denoised from noise (DDPM training, DDIM sampling in 1-8 steps)."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from mmcv.ops import batched_nms
+from mmdet.registry import MODELS, TASK_UTILS
+from mmdet.structures import SampleList
+from mmdet.structures.bbox import get_box_tensor
+from mmdet.utils import ConfigType, InstanceList, OptConfigType, OptMultiConfig, reduce_mean
+from mmengine.config import ConfigDict
+from mmengine.model import BaseModule, bias_init_with_prob
+from mmengine.structures import InstanceData
+from torch import Tensor, nn
+
+from ..layers.denoising_stage import DenoisingStage
+from ..task_modules.box_encoding import decode_boxes, encode_boxes, random_boxes, timestep_embedding
+from ..task_modules.noise_schedule import NoiseSchedule
+
+# ``sampler(boxes [B, N, 4] xyxy px) -> [B, N, C, R, R]``: features at each box, for example
+# ``functools.partial(ContinuousScaleField.sample_levels, levels)``.
+BoxSampler = Callable[[Tensor], Tensor]
+
+DEFAULT_TEST_CFG = dict(
+    sampling_steps=1, eta=1.0, box_renewal=True, renewal_thr=0.5, ensemble=True, seed=0,
+    score_thr=0.15, nms=dict(type='nms', iou_threshold=0.5), max_per_img=100)
+
+
+@MODELS.register_module()
+class DiffusionBoxHead(BaseModule):
+    """Detects by denoising boxes: DDPM training, DDIM sampling with 1-8 steps.
+
+    Training (as DiffusionDet): the ground-truth boxes of an image, padded with random boxes to
+    ``num_proposals``, are encoded as (cx, cy, w, h) in [-snr_scale, snr_scale], noised to a random
+    step t by :meth:`NoiseSchedule.q_sample`, and denoised by ``num_stages`` refinement stages
+    (each samples per-box features where the previous one put the boxes). Losses: the
+    noise-prediction MSE (``prediction='noise'``) plus a set-prediction criterion on every stage's
+    denoised boxes (focal + L1 + GIoU after a Hungarian matching).
+
+    Inference: DDIM from pure noise, ``sampling_steps`` steps (``test_cfg``, switchable with
+    ``--cfg-options model.test_cfg.sampling_steps=4``); box renewal replaces low-score boxes by
+    fresh noise between steps; ``ensemble`` keeps every step's boxes for the final NMS. Noise comes
+    from one generator per image seeded by ``test_cfg.seed``: an image's result is repeatable and
+    does not depend on the other images in its batch.
+
+    ``diffusion=False`` is the single-shot variant: learned proposal boxes and features (as
+    Sparse R-CNN) go through the same stages once, without noise or step conditioning.
+
+    Args:
+        num_classes: Number of classes.
+        feat_channels: Channels of the sampled per-box features (the neck's ``out_channels``).
+        roi_size: Side of the per-box feature grid (the neck's ``roi_size``).
+        embed_dims: Width of the box queries.
+        num_heads: Attention heads.
+        num_stages: Refinement stages of the denoiser.
+        ffn_dims: FFN width.
+        num_proposals: Boxes per image.
+        diffusion: False for the single-shot variant.
+        prediction: What the box branch predicts: ``'noise'`` (eps, DDPM's parameterisation) or
+            ``'x0'`` (deltas from the input boxes to the clean boxes, as DiffusionDet).
+        num_timesteps: T of the noise schedule.
+        schedule: ``'cosine'`` or ``'linear'``.
+        snr_scale: Signal scale of the box encoding.
+        num_cls_fcs, num_reg_fcs: Hidden layers of the class and box branches.
+        dropout: Dropout of the attention and FFN layers.
+        bbox_coder: Decodes the ``'x0'`` deltas.
+        loss_cls, loss_bbox, loss_iou, loss_noise: Loss configs (focal, L1 on boxes normalised by
+            the image size, GIoU, noise MSE).
+        train_cfg: ``assigner`` (one-to-one matcher) and ``match_times`` (each ground truth is
+            matched that many times, one-to-many; NMS removes the duplicates at test time).
+        test_cfg: Sampling and post-processing (see ``DEFAULT_TEST_CFG``).
+        init_cfg: Initialisation config.
+    """
+
+    def __init__(self,
+                 num_classes: int,
+                 feat_channels: int = 256,
+                 roi_size: int = 7,
+                 embed_dims: int = 256,
+                 num_heads: int = 8,
+                 num_stages: int = 6,
+                 ffn_dims: int = 1024,
+                 num_proposals: int = 300,
+                 diffusion: bool = True,
+                 prediction: str = 'noise',
+                 num_timesteps: int = 1000,
+                 schedule: str = 'cosine',
+                 snr_scale: float = 2.0,
+                 num_cls_fcs: int = 1,
+                 num_reg_fcs: int = 3,
+                 dropout: float = 0.0,
+                 bbox_coder: ConfigType = dict(
+                     type='DeltaXYWHBBoxCoder', target_means=[0.0] * 4,
+                     target_stds=[0.5, 0.5, 1.0, 1.0]),
+                 loss_cls: ConfigType = dict(
+                     type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=2.0),
+                 loss_bbox: ConfigType = dict(type='L1Loss', loss_weight=5.0),
+                 loss_iou: ConfigType = dict(type='GIoULoss', loss_weight=2.0),
+                 loss_noise: ConfigType = dict(type='MSELoss', loss_weight=1.0),
+                 train_cfg: OptConfigType = None,
+                 test_cfg: OptConfigType = None,
+                 init_cfg: OptMultiConfig = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if prediction not in ('noise', 'x0'):
+            raise ValueError(f"DiffusionBoxHead: prediction='{prediction}' is not 'noise' or 'x0'")
+        self.num_classes = num_classes
+        self.embed_dims = embed_dims
+        self.num_proposals = num_proposals
+        self.diffusion = diffusion
+        self.prediction = prediction if diffusion else 'x0'
+        self.snr_scale = snr_scale
+        self.schedule = NoiseSchedule(num_timesteps, schedule)
+
+        time_dims = 4 * embed_dims if diffusion else 0
+        self.stages = nn.ModuleList(
+            DenoisingStage(feat_channels, embed_dims, num_heads, ffn_dims, roi_size, num_classes,
+                           time_dims, num_cls_fcs, num_reg_fcs, dropout)
+            for _ in range(num_stages))
+        self.box_embed = nn.Sequential(
+            nn.Linear(embed_dims, embed_dims), nn.ReLU(inplace=True),
+            nn.Linear(embed_dims, embed_dims))
+        if diffusion:
+            self.time_embed = nn.Sequential(
+                nn.Linear(embed_dims, time_dims), nn.GELU(), nn.Linear(time_dims, time_dims))
+        else:  # learned proposals, normalised (cx, cy, w, h), spread as the diffusion's noise
+            self.proposal_boxes = nn.Parameter(random_boxes(num_proposals))
+            self.proposal_feats = nn.Embedding(num_proposals, embed_dims)
+
+        self.bbox_coder = TASK_UTILS.build(bbox_coder)
+        self.loss_cls = MODELS.build(loss_cls)
+        self.loss_bbox = MODELS.build(loss_bbox)
+        self.loss_iou = MODELS.build(loss_iou)
+        self.loss_noise = MODELS.build(loss_noise)
+        train_cfg = ConfigDict(train_cfg or {})
+        self.assigner = TASK_UTILS.build(train_cfg.get('assigner', dict(
+            type='HungarianAssigner',
+            match_costs=[
+                dict(type='FocalLossCost', weight=2.0),
+                dict(type='BBoxL1Cost', weight=5.0, box_format='xywh'),
+                dict(type='IoUCost', iou_mode='giou', weight=2.0)
+            ])))
+        self.match_times = int(train_cfg.get('match_times', 1))
+        self.train_cfg = train_cfg
+        self.test_cfg = ConfigDict({**DEFAULT_TEST_CFG, **(test_cfg or {})})
+
+    def init_weights(self) -> None:
+        super().init_weights()
+        for stage in self.stages:
+            nn.init.constant_(stage.cls_out.bias, bias_init_with_prob(0.01))
+            # Stages start by keeping the boxes they are given (zero deltas or zero noise).
+            nn.init.zeros_(stage.reg_out.weight)
+            nn.init.zeros_(stage.reg_out.bias)
+
+    # -- the denoiser ------------------------------------------------------------------------
+
+    def denoise(self, sampler: BoxSampler, boxes: Tensor, img_wh: Tensor,
+                t: Tensor | None = None, x_t: Tensor | None = None,
+                query: Tensor | None = None) -> list[tuple[Tensor, Tensor, Tensor | None]]:
+        """Runs the refinement stages from ``boxes``.
+
+        Args:
+            sampler: Per-box feature sampler (see ``BoxSampler``).
+            boxes: ``[B, N, 4]`` input boxes (xyxy, px): the decoded ``x_t``, or the proposals.
+            img_wh: ``[B, 1, 2]`` image sizes (width, height).
+            t: ``[B]`` diffusion steps (diffusion only).
+            x_t: ``[B, N, 4]`` the noisy signal (``prediction='noise'`` only).
+            query: ``[B, N, D]`` initial queries added to the box embedding (single-shot).
+
+        Returns:
+            list: per stage, class logits ``[B, N, K]``, denoised boxes ``[B, N, 4]`` (xyxy px)
+            and the predicted noise ``[B, N, 4]`` (None unless ``prediction='noise'``).
+        """
+        b, n = boxes.shape[:2]
+        norm = encode_boxes(boxes, img_wh, 0.5) + 0.5  # (cx, cy, w, h) in [0, 1]
+        coords = timestep_embedding(norm.flatten() * 1000, self.embed_dims // 4)
+        embedded = self.box_embed(coords.view(b, n, -1))
+        query = embedded if query is None else query + embedded
+        time_emb = self.time_embed(timestep_embedding(t, self.embed_dims)) if self.diffusion \
+            else None
+        outputs = []
+        for stage in self.stages:
+            query, cls_logits, raw = stage(query, sampler(boxes), time_emb)
+            if self.prediction == 'noise':
+                x0 = self.schedule.x0_from_noise(x_t, t, raw)
+                new_boxes, noise = decode_boxes(x0, img_wh, self.snr_scale), raw
+            else:
+                new_boxes = self.bbox_coder.decode(boxes.reshape(-1, 4), raw.reshape(-1, 4))
+                new_boxes, noise = new_boxes.view(b, n, 4), None
+            outputs.append((cls_logits, new_boxes, noise))
+            boxes = new_boxes.detach()
+        return outputs
+
+    def forward(self, sampler: BoxSampler, img_wh: Tensor) -> tuple[Tensor, Tensor]:
+        """Plain inference for analysis and export: the last step's raw outputs.
+
+        Args:
+            sampler: Per-box feature sampler.
+            img_wh: ``[B, 1, 2]`` image sizes (width, height).
+
+        Returns:
+            tuple: class logits ``[B, N, K]`` and boxes ``[B, N, 4]`` (xyxy px).
+        """
+        return self.sample(sampler, img_wh)[-1]
+
+    # -- training ----------------------------------------------------------------------------
+
+    def noised_targets(self, gt_boxes: list[Tensor],
+                       img_wh: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Pads each image's boxes to ``num_proposals`` and diffuses them to a random step.
+
+        Args:
+            gt_boxes: Per image ``[G_i, 4]`` ground-truth boxes (xyxy px).
+            img_wh: ``[B, 1, 2]`` image sizes.
+
+        Returns:
+            tuple: ``x_0``, noise, ``x_t`` (each ``[B, N, 4]``) and steps ``t`` (``[B]``).
+        """
+        n, device = self.num_proposals, img_wh.device
+        signals = []
+        for boxes, wh in zip(gt_boxes, img_wh):
+            norm = encode_boxes(boxes, wh, 0.5) + 0.5
+            if len(norm) > n:
+                norm = norm[torch.randperm(len(norm), device=device)[:n]]
+            norm = torch.cat([norm, random_boxes(n - len(norm), device=device)])
+            signals.append((norm * 2 - 1) * self.snr_scale)
+        x0 = torch.stack(signals)
+        t = torch.randint(0, self.schedule.num_timesteps, (len(x0), ), device=device)
+        noise = torch.randn_like(x0)
+        x_t = self.schedule.q_sample(x0, t, noise).clamp(-self.snr_scale, self.snr_scale)
+        return x0, noise, x_t, t
+
+    def loss(self, sampler: BoxSampler, batch_data_samples: SampleList) -> dict[str, Tensor]:
+        """Losses of every stage (the last stage's keys carry no prefix).
+
+        Args:
+            sampler: Per-box feature sampler.
+            batch_data_samples: Samples with ``gt_instances`` and ``metainfo['img_shape']``.
+
+        Returns:
+            dict[str, Tensor]: ``loss_cls``, ``loss_bbox``, ``loss_iou`` (and ``loss_noise``),
+            and the same per earlier stage with prefix ``s{k}.``.
+        """
+        img_metas = [s.metainfo for s in batch_data_samples]
+        gts = [
+            InstanceData(bboxes=get_box_tensor(s.gt_instances.bboxes), labels=s.gt_instances.labels)
+            for s in batch_data_samples
+        ]
+        img_wh = self._image_sizes(img_metas, self._device_tensor())
+        if self.diffusion:
+            _, noise, x_t, t = self.noised_targets([g.bboxes for g in gts], img_wh)
+            outputs = self.denoise(sampler, decode_boxes(x_t, img_wh, self.snr_scale), img_wh,
+                                   t, x_t)
+        else:
+            noise = None
+            outputs = self.denoise(sampler, *self._proposals(len(gts), img_wh))
+        losses = {}
+        for k, (cls_logits, boxes, pred_noise) in enumerate(outputs):
+            _check_finite(f'stage {k} predictions', (cls_logits, boxes), img_metas)
+            stage = self.set_losses(cls_logits, boxes, gts, img_metas, img_wh)
+            if pred_noise is not None:
+                stage['loss_noise'] = self.loss_noise(pred_noise, noise)
+            prefix = '' if k == len(outputs) - 1 else f's{k}.'
+            losses.update({prefix + key: value for key, value in stage.items()})
+        _check_finite('losses', losses, img_metas)
+        return losses
+
+    def set_losses(self, cls_logits: Tensor, boxes: Tensor, gts: InstanceList,
+                   img_metas: list[dict], img_wh: Tensor) -> dict[str, Tensor]:
+        """Set-prediction criterion of one stage: match, then focal + L1 + GIoU.
+
+        Args:
+            cls_logits: ``[B, N, K]``.
+            boxes: ``[B, N, 4]`` denoised boxes (xyxy px).
+            gts: Per image ground truth (``bboxes``, ``labels``).
+            img_metas: Per image meta information.
+            img_wh: ``[B, 1, 2]`` image sizes.
+
+        Returns:
+            dict[str, Tensor]: ``loss_cls``, ``loss_bbox``, ``loss_iou``.
+        """
+        labels = torch.full(cls_logits.shape[:2], self.num_classes, dtype=torch.long,
+                            device=cls_logits.device)
+        target_boxes = torch.zeros_like(boxes)
+        for i, (gt, meta) in enumerate(zip(gts, img_metas)):
+            pred = InstanceData(scores=cls_logits[i].detach(), bboxes=boxes[i].detach())
+            repeated = InstanceData(bboxes=gt.bboxes.repeat(self.match_times, 1),
+                                    labels=gt.labels.repeat(self.match_times))
+            gt_inds = self.assigner.assign(pred, repeated, img_meta=meta).gt_inds
+            pos = gt_inds > 0
+            matched = (gt_inds[pos] - 1) % max(len(gt), 1)
+            labels[i, pos] = gt.labels[matched]
+            target_boxes[i, pos] = gt.bboxes[matched]
+        pos = labels < self.num_classes
+        num_pos = reduce_mean(pos.sum().float()).clamp(min=1).item()
+        whwh = img_wh.repeat(1, 1, 2).expand_as(boxes)
+        return dict(
+            loss_cls=self.loss_cls(cls_logits.flatten(0, 1), labels.flatten(), avg_factor=num_pos),
+            loss_bbox=self.loss_bbox(boxes[pos] / whwh[pos], target_boxes[pos] / whwh[pos],
+                                     avg_factor=num_pos),
+            loss_iou=self.loss_iou(boxes[pos], target_boxes[pos], avg_factor=num_pos))
+
+    # -- inference ---------------------------------------------------------------------------
+
+    def sample(self, sampler: BoxSampler, img_wh: Tensor) -> list[tuple[Tensor, Tensor]]:
+        """DDIM sampling (or the single-shot pass): class logits and boxes after each step.
+
+        Args:
+            sampler: Per-box feature sampler.
+            img_wh: ``[B, 1, 2]`` image sizes.
+
+        Returns:
+            list: per step, class logits ``[B, N, K]`` and boxes ``[B, N, 4]`` (xyxy px).
+        """
+        if not self.diffusion:
+            cls_logits, boxes, _ = self.denoise(sampler, *self._proposals(len(img_wh), img_wh))[-1]
+            return [(cls_logits, boxes)]
+        cfg = self.test_cfg
+        generators = [torch.Generator(img_wh.device).manual_seed(int(cfg.seed)) for _ in img_wh]
+
+        def normal() -> Tensor:  # one stream per image: results do not depend on the batch
+            return torch.stack([
+                torch.randn(self.num_proposals, 4, generator=g, device=img_wh.device)
+                for g in generators
+            ])
+
+        x_t, steps = normal(), []
+        for t, t_next in self.schedule.ddim_timesteps(int(cfg.sampling_steps)):
+            tt = torch.full((len(img_wh), ), t, dtype=torch.long, device=img_wh.device)
+            cls_logits, boxes, noise = self.denoise(
+                sampler, decode_boxes(x_t, img_wh, self.snr_scale), img_wh, tt, x_t)[-1]
+            steps.append((cls_logits, boxes))
+            if t_next < 0:
+                break
+            x0 = encode_boxes(boxes, img_wh, self.snr_scale).clamp(-self.snr_scale,
+                                                                   self.snr_scale)
+            if noise is None:
+                noise = self.schedule.noise_from_x0(x_t, tt, x0)
+            x_t = self.schedule.ddim_step(x0, noise, t, t_next, cfg.eta,
+                                          normal() if cfg.eta > 0 else None)
+            if cfg.box_renewal:  # low-score boxes start again from fresh noise
+                keep = cls_logits.sigmoid().amax(dim=-1, keepdim=True) > cfg.renewal_thr
+                x_t = torch.where(keep, x_t, normal())
+        return steps
+
+    def predict(self, sampler: BoxSampler, batch_data_samples: SampleList,
+                rescale: bool = True) -> InstanceList:
+        """Detections per image (``bboxes``, ``scores``, ``labels``).
+
+        Args:
+            sampler: Per-box feature sampler.
+            batch_data_samples: Samples with ``metainfo`` (``img_shape``, ``scale_factor``).
+            rescale: Map boxes back to the original image.
+
+        Returns:
+            list[InstanceData]: one per image.
+        """
+        img_metas = [s.metainfo for s in batch_data_samples]
+        img_wh = self._image_sizes(img_metas, self._device_tensor())
+        steps = self.sample(sampler, img_wh)
+        if not self.test_cfg.ensemble:
+            steps = steps[-1:]
+        return [
+            self._predict_single([cls[i] for cls, _ in steps], [box[i] for _, box in steps],
+                                 meta, rescale) for i, meta in enumerate(img_metas)
+        ]
+
+    def _predict_single(self, cls_logits: list[Tensor], boxes: list[Tensor], img_meta: dict,
+                        rescale: bool) -> InstanceData:
+        """Top-k per step, then score threshold, class-wise NMS and ``max_per_img``."""
+        cfg = self.test_cfg
+        all_boxes, all_scores, all_labels = [], [], []
+        for logits, step_boxes in zip(cls_logits, boxes):
+            scores = logits.sigmoid().flatten()
+            scores, index = scores.topk(min(cfg.max_per_img, len(scores)))
+            all_scores.append(scores)
+            all_labels.append(index % self.num_classes)
+            all_boxes.append(step_boxes[index // self.num_classes])
+        bboxes, scores, labels = (torch.cat(x) for x in (all_boxes, all_scores, all_labels))
+        h, w = img_meta['img_shape']
+        bboxes = torch.stack([bboxes[:, 0].clamp(0, w), bboxes[:, 1].clamp(0, h),
+                              bboxes[:, 2].clamp(0, w), bboxes[:, 3].clamp(0, h)], dim=-1)
+        keep = (scores > cfg.score_thr) & (bboxes[:, 2] > bboxes[:, 0]) & \
+            (bboxes[:, 3] > bboxes[:, 1])
+        bboxes, scores, labels = bboxes[keep], scores[keep], labels[keep]
+        if len(bboxes) and cfg.get('nms') is not None:
+            dets, keep = batched_nms(bboxes, scores, labels, cfg.nms)
+            bboxes, scores, labels = dets[:, :4], dets[:, 4], labels[keep]
+        bboxes, scores, labels = (x[:cfg.max_per_img] for x in (bboxes, scores, labels))
+        if rescale and 'scale_factor' in img_meta:
+            bboxes = bboxes / bboxes.new_tensor(img_meta['scale_factor']).repeat(2)
+        return InstanceData(bboxes=bboxes, scores=scores, labels=labels)
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _proposals(self, batch_size: int, img_wh: Tensor) -> tuple:
+        """Single-shot arguments of :meth:`denoise`: boxes ``[B, N, 4]``, no steps, queries."""
+        norm = self.proposal_boxes.clamp(0, 1).expand(batch_size, -1, -1)
+        boxes = decode_boxes(norm * 2 - 1, img_wh, 1.0)
+        query = self.proposal_feats.weight.expand(batch_size, -1, -1)
+        return boxes, img_wh, None, None, query
+
+    def _device_tensor(self) -> Tensor:
+        return self.schedule.alphas_cumprod
+
+    @staticmethod
+    def _image_sizes(img_metas: list[dict], like: Tensor) -> Tensor:
+        """``[B, 1, 2]`` (width, height) of each image from ``img_shape``."""
+        return like.new_tensor([[m['img_shape'][::-1]] for m in img_metas], dtype=torch.float32)
+
+
+def _check_finite(what: str, tensors: dict[str, Tensor] | tuple[Tensor, ...],
+                  img_metas: list[dict]) -> None:
+    """Raises ``FloatingPointError`` naming the tensors and images when any value is NaN/inf."""
+    items = tensors.items() if isinstance(tensors, dict) else enumerate(tensors)
+    bad = [name for name, value in items if not torch.isfinite(value).all()]
+    if bad:
+        images = [m.get('img_path', m.get('img_id')) for m in img_metas]
+        raise FloatingPointError(f'DiffusionBoxHead: non-finite {what} {bad} on images {images}')

@@ -1,0 +1,4 @@
+"""Detectors."""
+from .cofnet import COFNet
+
+__all__ = ['COFNet']

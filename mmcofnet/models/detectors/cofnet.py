@@ -1,0 +1,78 @@
+"""COFNet: MambaBackbone -> Continuous Scale Field -> diffusion box head."""
+from __future__ import annotations
+
+from functools import partial
+
+from mmdet.models.detectors.base import BaseDetector
+from mmdet.registry import MODELS
+from mmdet.structures import OptSampleList, SampleList
+from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
+from torch import Tensor
+
+
+@MODELS.register_module()
+class COFNet(BaseDetector):
+    """Continuous Object Field Network.
+
+    The backbone's maps become the levels of a :class:`ContinuousScaleField`; the box head reads
+    per-box features from the field, each at the box's own continuous scale
+    (``neck.sample_levels``), while it denoises boxes.
+
+    Args:
+        backbone: Backbone config (``MambaBackbone``).
+        neck: Neck config; it must provide ``build_levels`` and ``sample_levels`` (the
+            ``ContinuousScaleField`` does).
+        bbox_head: Head config (``DiffusionBoxHead``).
+        train_cfg, test_cfg: Passed to the head (matcher; sampling and post-processing).
+        data_preprocessor: Data preprocessor config.
+        init_cfg: Initialisation config.
+    """
+
+    def __init__(self,
+                 backbone: ConfigType,
+                 neck: ConfigType,
+                 bbox_head: ConfigType,
+                 train_cfg: OptConfigType = None,
+                 test_cfg: OptConfigType = None,
+                 data_preprocessor: OptConfigType = None,
+                 init_cfg: OptMultiConfig = None) -> None:
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.backbone = MODELS.build(backbone)
+        self.neck = MODELS.build(neck)
+        if not all(hasattr(self.neck, name) for name in ('build_levels', 'sample_levels')):
+            raise TypeError(f'COFNet: neck {type(self.neck).__name__} has no build_levels/'
+                            'sample_levels; use ContinuousScaleField')
+        self.bbox_head = MODELS.build(dict(bbox_head, train_cfg=train_cfg, test_cfg=test_cfg))
+        self.train_cfg = train_cfg
+        self.test_cfg = test_cfg
+
+    def extract_feat(self, batch_inputs: Tensor) -> list[Tensor]:
+        """Field levels, ``[B, C, H_l, W_l]`` per backbone level (no extra coarse levels)."""
+        return self.neck.build_levels(self.backbone(batch_inputs), max_scale=0.0)
+
+    def _sampler(self, batch_inputs: Tensor):
+        return partial(self.neck.sample_levels, self.extract_feat(batch_inputs))
+
+    def loss(self, batch_inputs: Tensor, batch_data_samples: SampleList) -> dict[str, Tensor]:
+        """Losses of a batch (a non-finite prediction or loss raises, naming the images)."""
+        return self.bbox_head.loss(self._sampler(batch_inputs), batch_data_samples)
+
+    def predict(self, batch_inputs: Tensor, batch_data_samples: SampleList,
+                rescale: bool = True) -> SampleList:
+        """Detections in ``pred_instances`` of each sample (boxes in the original image)."""
+        results = self.bbox_head.predict(self._sampler(batch_inputs), batch_data_samples,
+                                         rescale=rescale)
+        return self.add_pred_to_datasample(batch_data_samples, results)
+
+    def _forward(self, batch_inputs: Tensor,
+                 batch_data_samples: OptSampleList = None) -> tuple[Tensor, Tensor]:
+        """Raw inference (the full DDIM loop, no post-processing) for FLOPs and export.
+
+        Needs nothing but the images: every image is taken at the input's full size.
+
+        Returns:
+            tuple: class logits ``[B, N, K]`` and boxes ``[B, N, 4]`` (xyxy px).
+        """
+        b, _, h, w = batch_inputs.shape
+        img_wh = batch_inputs.new_tensor([[[w, h]]]).expand(b, 1, 2)
+        return self.bbox_head(self._sampler(batch_inputs), img_wh)

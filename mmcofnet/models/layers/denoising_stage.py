@@ -1,0 +1,89 @@
+"""One refinement stage of the diffusion box head's denoiser."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+def _mlp_branch(embed_dims: int, num_layers: int) -> nn.Sequential:
+    layers = []
+    for _ in range(num_layers):
+        layers += [nn.Linear(embed_dims, embed_dims, bias=False), nn.LayerNorm(embed_dims),
+                   nn.ReLU(inplace=True)]
+    return nn.Sequential(*layers)
+
+
+class DenoisingStage(nn.Module):
+    """Boxes attend to each other and to their own RoI features, then predict classes and boxes.
+
+    Self-attention among the boxes of an image, cross-attention from each box to the
+    ``roi_size x roi_size`` features sampled at it, an FFN, FiLM conditioning on the diffusion
+    step (as DiffusionDet's ``block_time_mlp``), and two MLP branches.
+
+    Args:
+        feat_channels: Channels of the sampled RoI features.
+        embed_dims: Width of the box queries.
+        num_heads: Attention heads.
+        ffn_dims: Hidden width of the FFN.
+        roi_size: Side of the RoI feature grid.
+        num_classes: Classes predicted (sigmoid logits, no background column).
+        time_dims: Width of the step embedding; 0 for a stage without step conditioning.
+        num_cls_fcs, num_reg_fcs: Hidden layers of the class and box branches.
+        dropout: Dropout in the attention and FFN.
+    """
+
+    def __init__(self,
+                 feat_channels: int,
+                 embed_dims: int,
+                 num_heads: int,
+                 ffn_dims: int,
+                 roi_size: int,
+                 num_classes: int,
+                 time_dims: int = 0,
+                 num_cls_fcs: int = 1,
+                 num_reg_fcs: int = 3,
+                 dropout: float = 0.0) -> None:
+        super().__init__()
+        self.roi_proj = nn.Linear(feat_channels, embed_dims)
+        self.roi_pos = nn.Parameter(torch.randn(roi_size * roi_size, embed_dims) * 0.02)
+        self.self_attn = nn.MultiheadAttention(embed_dims, num_heads, dropout, batch_first=True)
+        self.cross_attn = nn.MultiheadAttention(embed_dims, num_heads, dropout, batch_first=True)
+        self.ffn = nn.Sequential(
+            nn.Linear(embed_dims, ffn_dims), nn.ReLU(inplace=True), nn.Dropout(dropout),
+            nn.Linear(ffn_dims, embed_dims))
+        self.norms = nn.ModuleList(nn.LayerNorm(embed_dims) for _ in range(3))
+        self.time_mlp = nn.Sequential(nn.SiLU(), nn.Linear(time_dims, 2 * embed_dims)) \
+            if time_dims else None
+        self.cls_branch = _mlp_branch(embed_dims, num_cls_fcs)
+        self.reg_branch = _mlp_branch(embed_dims, num_reg_fcs)
+        self.cls_out = nn.Linear(embed_dims, num_classes)
+        self.reg_out = nn.Linear(embed_dims, 4)
+
+    def forward(self, query: Tensor, roi_feats: Tensor,
+                time_emb: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """Refines the box queries.
+
+        Args:
+            query: ``[B, N, D]`` box queries.
+            roi_feats: ``[B, N, C, R, R]`` features sampled at the boxes.
+            time_emb: ``[B, time_dims]`` step embedding (stages with ``time_dims > 0``).
+
+        Returns:
+            tuple: the updated queries ``[B, N, D]``, class logits ``[B, N, num_classes]`` and
+            the raw box output ``[B, N, 4]`` (deltas or noise, as the head interprets it).
+        """
+        b, n, d = query.shape
+        tokens = self.roi_proj(roi_feats.flatten(3).transpose(2, 3)) + self.roi_pos  # [B,N,RR,D]
+        query = self.norms[0](query + self.self_attn(query, query, query, need_weights=False)[0])
+        q = query.reshape(b * n, 1, d)
+        kv = tokens.reshape(b * n, -1, d)
+        attended = self.cross_attn(q, kv, kv, need_weights=False)[0].view(b, n, d)
+        query = self.norms[1](query + attended)
+        query = self.norms[2](query + self.ffn(query))
+        hidden = query
+        if self.time_mlp is not None:
+            scale, shift = self.time_mlp(time_emb).chunk(2, dim=-1)
+            hidden = hidden * (scale[:, None] + 1) + shift[:, None]
+        return (query, self.cls_out(self.cls_branch(hidden)),
+                self.reg_out(self.reg_branch(hidden)))
+

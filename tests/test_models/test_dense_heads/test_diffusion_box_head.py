@@ -1,0 +1,188 @@
+"""DiffusionBoxHead: losses, DDIM sampling per image, repeatability, single-shot variant."""
+from functools import partial
+
+import pytest
+import torch
+from mmdet.registry import MODELS
+from mmdet.structures import DetDataSample
+from mmengine.structures import InstanceData
+
+from mmcofnet.models.necks import ContinuousScaleField
+
+IMG_HW = [(64, 96), (48, 80)]
+
+
+def make_head(**kwargs):
+    cfg = dict(type='DiffusionBoxHead', num_classes=3, feat_channels=16, roi_size=3, embed_dims=32,
+               num_heads=2, num_stages=2, ffn_dims=64, num_proposals=12, prediction='x0',
+               test_cfg=dict(score_thr=0.0))
+    cfg.update(kwargs)
+    head = MODELS.build(cfg)
+    head.init_weights()
+    return head
+
+
+@pytest.fixture(scope='module')
+def field():
+    torch.manual_seed(0)
+    neck = ContinuousScaleField([8, 16], out_channels=16, in_strides=[8, 16],
+                                out_scales=[1 / 3, 2 / 3], roi_size=3).eval()
+    feats = [torch.randn(2, 8, 8, 12), torch.randn(2, 16, 4, 6)]
+    return neck, feats
+
+
+def sampler_for(field, images=(0, 1)):
+    neck, feats = field
+    levels = neck.build_levels([f[list(images)] for f in feats], max_scale=0.0)
+    return partial(neck.sample_levels, levels)
+
+
+def samples(gt_boxes=((10, 10, 20, 18), (30, 5, 40, 30)), images=(0, 1)):
+    out = []
+    for i in images:
+        h, w = IMG_HW[i]
+        s = DetDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w),
+                                        scale_factor=(1.0, 1.0), img_id=i))
+        boxes = torch.tensor(gt_boxes, dtype=torch.float32).view(-1, 4)
+        s.gt_instances = InstanceData(bboxes=boxes, labels=torch.arange(len(boxes)) % 3)
+        out.append(s)
+    return out
+
+
+@pytest.mark.parametrize('prediction', ['noise', 'x0'])
+def test_losses_of_every_stage_are_finite_and_reach_every_stage(field, prediction):
+    head = make_head(prediction=prediction)
+    losses = head.loss(sampler_for(field), samples())
+    expected = {'loss_cls', 'loss_bbox', 'loss_iou'} | ({'loss_noise'} if prediction == 'noise'
+                                                         else set())
+    assert set(losses) == expected | {f's0.{k}' for k in expected}
+    assert all(torch.isfinite(v) for v in losses.values())
+    sum(losses.values()).backward()
+    for stage in head.stages:
+        assert stage.cls_out.weight.grad.abs().sum() > 0
+
+
+def test_empty_ground_truth_gives_background_only_losses(field):
+    head = make_head()
+    losses = head.loss(sampler_for(field), samples(gt_boxes=()))
+    assert losses['loss_cls'] > 0
+    assert losses['loss_bbox'] == 0 and losses['loss_iou'] == 0
+    sum(losses.values()).backward()  # still a graph: empty images train the classifier
+
+
+def test_match_times_assigns_each_ground_truth_several_boxes(field):
+    head = make_head(train_cfg=dict(match_times=3))
+    cls_logits = torch.zeros(1, 12, 3)
+    boxes = torch.tensor([[0, 0, 10, 10]], dtype=torch.float32).repeat(1, 12, 1)
+    gts = [InstanceData(bboxes=torch.tensor([[10.0, 10, 20, 18], [30, 5, 40, 30]]),
+                        labels=torch.tensor([1, 2]))]
+    metas = [dict(img_shape=(64, 96))]
+    img_wh = torch.tensor([[[96.0, 64.0]]])
+    head.loss_cls = _RecordLabels(head.loss_cls)
+    head.set_losses(cls_logits, boxes, gts, metas, img_wh)
+    labels = head.loss_cls.labels
+    assert (labels == 1).sum() == 3 and (labels == 2).sum() == 3 and (labels == 3).sum() == 6
+
+
+class _RecordLabels(torch.nn.Module):
+    def __init__(self, loss):
+        super().__init__()
+        self.loss = loss
+
+    def forward(self, logits, labels, **kwargs):
+        self.labels = labels
+        return self.loss(logits, labels, **kwargs)
+
+
+@pytest.mark.parametrize('steps', [1, 4])
+def test_batched_sampling_returns_each_images_own_results(field, steps):
+    # DiffusionDet returns the last image's boxes for every image once steps > 1.
+    head = make_head(test_cfg=dict(sampling_steps=steps, score_thr=0.0)).eval()
+    with torch.no_grad():
+        batched = head.predict(sampler_for(field), samples())
+        alone = [head.predict(sampler_for(field, (i, )), samples(images=(i, )))[0]
+                 for i in (0, 1)]
+    for got, want in zip(batched, alone):
+        assert len(got) > 0
+        torch.testing.assert_close(got.bboxes, want.bboxes, atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(got.scores, want.scores, atol=1e-5, rtol=1e-4)
+        assert torch.equal(got.labels, want.labels)
+    # Boxes stay inside each image's own size.
+    for got, (h, w) in zip(batched, IMG_HW):
+        assert got.bboxes[:, 2].max() <= w and got.bboxes[:, 3].max() <= h
+
+
+def test_sampling_is_repeatable_under_a_seed_and_changes_with_it(field):
+    head = make_head(test_cfg=dict(sampling_steps=2, score_thr=0.0)).eval()
+    with torch.no_grad():
+        first = head.predict(sampler_for(field), samples())[0]
+        torch.rand(100)  # the global generator does not matter
+        second = head.predict(sampler_for(field), samples())[0]
+        head.test_cfg.seed = 1
+        other = head.predict(sampler_for(field), samples())[0]
+    torch.testing.assert_close(first.bboxes, second.bboxes)
+    assert first.bboxes.shape != other.bboxes.shape or \
+        not torch.allclose(first.bboxes, other.bboxes)
+
+
+def test_ensemble_collects_every_step_before_nms(field):
+    head = make_head(test_cfg=dict(sampling_steps=3, score_thr=0.0, nms=None,
+                                   max_per_img=200)).eval()
+    with torch.no_grad():
+        steps = head.sample(sampler_for(field), torch.tensor([[[96.0, 64.0]], [[80.0, 48.0]]]))
+        assert len(steps) == 3
+        # Top 36 (box, class) pairs per step; clipping to the image can leave a few empty boxes.
+        assert 2 * 36 < len(head.predict(sampler_for(field), samples())[0]) <= 3 * 36
+        head.test_cfg.ensemble = False
+        assert 0 < len(head.predict(sampler_for(field), samples())[0]) <= 36
+
+
+def test_rescale_maps_boxes_to_the_original_image(field):
+    head = make_head(test_cfg=dict(score_thr=0.0)).eval()
+    data = samples()
+    data[0].set_metainfo(dict(scale_factor=(0.5, 0.5)))
+    with torch.no_grad():
+        plain = head.predict(sampler_for(field), data, rescale=False)[0]
+        rescaled = head.predict(sampler_for(field), data, rescale=True)[0]
+    torch.testing.assert_close(rescaled.bboxes, plain.bboxes * 2)
+
+
+def test_single_shot_variant_uses_learned_proposals(field):
+    head = make_head(diffusion=False)
+    assert not hasattr(head, 'time_embed') and head.proposal_boxes.shape == (12, 4)
+    losses = head.loss(sampler_for(field), samples())
+    assert 'loss_noise' not in losses
+    sum(losses.values()).backward()
+    assert head.proposal_feats.weight.grad is not None
+    head.eval()
+    with torch.no_grad():
+        first = head.predict(sampler_for(field), samples())
+        assert len(head.sample(sampler_for(field), torch.tensor([[[96.0, 64.0]]] * 2))) == 1
+        again = head.predict(sampler_for(field), samples())
+    torch.testing.assert_close(first[1].bboxes, again[1].bboxes)
+
+
+def test_loss_goes_down_when_overfitting_one_batch(field):
+    torch.manual_seed(0)
+    head = make_head(num_proposals=8, train_cfg=dict(match_times=2))
+    neck, feats = field
+    opt = torch.optim.AdamW(list(head.parameters()) + list(neck.parameters()), lr=2e-3)
+    data = samples()
+    history = []
+    for _ in range(60):
+        levels = neck.build_levels(feats, max_scale=0.0)
+        losses = head.loss(partial(neck.sample_levels, levels), data)
+        total = sum(losses.values())
+        opt.zero_grad()
+        total.backward()
+        opt.step()
+        history.append(total.item())
+    assert sum(history[-10:]) / 10 < 0.75 * sum(history[:10]) / 10
+
+
+def test_bad_arguments_are_refused():
+    with pytest.raises(ValueError, match="prediction='eps'"):
+        make_head(prediction='eps')
+    head = make_head(test_cfg=dict(sampling_steps=0))
+    with pytest.raises(ValueError, match='sampling_steps=0'):
+        head.sample(lambda boxes: None, torch.tensor([[[96.0, 64.0]]]))

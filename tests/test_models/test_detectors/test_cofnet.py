@@ -1,0 +1,91 @@
+"""COFNet end to end: loss/predict on mmdet's demo inputs, FLOPs analysis, bad input."""
+import copy
+
+import pytest
+import torch
+from mmdet.registry import MODELS
+from mmdet.testing import demo_mm_inputs
+from mmengine.analysis import get_model_complexity_info
+from mmengine.config import Config
+
+CONFIG = 'configs/cofnet/cofnet_nano_sky-synth.py'
+
+
+@pytest.fixture(scope='module')
+def model_cfg(repo_root):
+    cfg = Config.fromfile(f'{repo_root}/{CONFIG}').model
+    cfg.bbox_head.update(num_stages=2, num_proposals=20)
+    cfg.test_cfg.update(score_thr=0.0)
+    return cfg
+
+
+def build(model_cfg, **head):
+    cfg = copy.deepcopy(model_cfg)
+    cfg.bbox_head.update(head)
+    model = MODELS.build(cfg)
+    model.init_weights()
+    return model
+
+
+def batch(model, num_items=(3, 0)):
+    data = demo_mm_inputs(2, [[3, 96, 128], [3, 64, 96]], num_items=list(num_items),
+                          num_classes=3)
+    return model.data_preprocessor(data, training=True)
+
+
+@pytest.mark.parametrize('diffusion', [True, False])
+def test_loss_and_predict(model_cfg, diffusion):
+    torch.manual_seed(0)
+    model = build(model_cfg, diffusion=diffusion)
+    data = batch(model)
+    losses = model(**data, mode='loss')
+    assert {'loss_cls', 'loss_bbox', 'loss_iou', 's0.loss_cls'} <= set(losses)
+    sum(losses.values()).backward()
+    assert model.backbone.patch_embed.conv1.weight.grad is not None  # gradients reach the stem
+    assert model.neck.film.weight.grad.abs().sum() > 0  # and the field's scale modulation
+    model.eval()
+    with torch.no_grad():
+        results = model(**data, mode='predict')
+    assert len(results) == 2
+    for sample in results:
+        pred = sample.pred_instances
+        assert pred.bboxes.shape[1] == 4 and len(pred.bboxes) == len(pred.scores) > 0
+        assert pred.labels.max() < 3
+
+
+def test_sampling_steps_switch_at_test_time(model_cfg):
+    model = build(model_cfg).eval()
+    data = batch(model)
+    with torch.no_grad():
+        model.bbox_head.test_cfg.sampling_steps = 1
+        one = model._forward(data['inputs'])
+        model.bbox_head.test_cfg.sampling_steps = 4
+        four = model._forward(data['inputs'])
+    assert one[0].shape == four[0].shape == (2, 20, 3)
+    assert not torch.allclose(one[1], four[1])
+
+
+def test_flops_analysis_runs_on_forward(model_cfg):
+    # DiffusionDet's get_flops fails: its forward needs more than the image.
+    model = build(model_cfg).eval()
+    info = get_model_complexity_info(model, inputs=(torch.randn(1, 3, 128, 160), ),
+                                     show_table=False, show_arch=False)
+    assert info['flops'] > 0
+    assert info['params'] == sum(p.numel() for p in model.parameters())
+
+
+def test_non_finite_loss_names_the_images(model_cfg):
+    model = build(model_cfg)
+    data = batch(model)
+    data['data_samples'][0].set_metainfo(dict(img_path='sky/frame_17.jpg'))
+    with torch.no_grad():
+        model.bbox_head.stages[0].cls_out.bias.fill_(float('nan'))
+    with pytest.raises(FloatingPointError, match=r'frame_17\.jpg'):
+        model(**data, mode='loss')
+
+
+def test_neck_must_be_a_scale_field(model_cfg):
+    cfg = copy.deepcopy(model_cfg)
+    cfg.neck = dict(type='FPN', in_channels=[64, 128, 256], out_channels=96, num_outs=3)
+    with pytest.raises(TypeError, match='ContinuousScaleField'):
+        MODELS.build(cfg)
