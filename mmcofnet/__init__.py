@@ -31,6 +31,6 @@ from .utils import register_checkpoint_safe_globals  # noqa: E402
 
 register_checkpoint_safe_globals()
 
-from . import datasets, engine, models  # noqa: E402,F401  (registers the components)
+from . import datasets, engine, evaluation, models  # noqa: E402,F401  (registers the components)
 
 __all__ = ['__version__']

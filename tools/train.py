@@ -4,6 +4,11 @@ Example:
     python tools/train.py configs/baselines/rtmdet_tiny_sky-synth.py
     python tools/train.py CONFIG --resume                       # the latest checkpoint
     python tools/train.py CONFIG --cfg-options train_cfg.max_iters=100
+    python tools/train.py CONFIG --vis-backend tensorboard      # also log to TensorBoard
+
+TensorBoard / W&B: the config key is ``visualizer.vis_backends`` (see
+mmcofnet/utils/vis_backends.py); ``--vis-backend`` adds them. Both are optional packages, checked
+before the run starts.
 """
 import argparse
 import os.path as osp
@@ -12,7 +17,7 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from mmcofnet.utils import keep_freed_memory
+from mmcofnet.utils import VIS_BACKENDS, add_vis_backends, check_vis_backends, keep_freed_memory
 
 
 def parse_args() -> argparse.Namespace:
@@ -27,6 +32,11 @@ def parse_args() -> argparse.Namespace:
         type=str,
         const='auto',
         help='resume from this checkpoint; without a path, from the latest one in the work dir')
+    parser.add_argument(
+        '--vis-backend',
+        nargs='+',
+        choices=sorted(VIS_BACKENDS),
+        help='also log to these visualizer backends (optional packages)')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -61,6 +71,9 @@ def build_config(args: argparse.Namespace) -> Config:
             raise FileNotFoundError(f'--resume checkpoint not found: {args.resume}')
         cfg.resume = True
         cfg.load_from = args.resume
+    if args.vis_backend:
+        add_vis_backends(cfg, args.vis_backend)
+    check_vis_backends(cfg)
     return cfg
 
 

@@ -1,4 +1,4 @@
 """Engine: hooks (registered in mmdet's HOOKS)."""
-from .hooks import SkyVisualizationHook
+from .hooks import InferenceSpeedHook, SkyVisualizationHook, TestScalarsHook
 
-__all__ = ['SkyVisualizationHook']
+__all__ = ['InferenceSpeedHook', 'SkyVisualizationHook', 'TestScalarsHook']

@@ -35,3 +35,21 @@ def keep_freed_memory() -> bool:
     except (OSError, AttributeError):
         return False
     return bool(mallopt(_M_MMAP_MAX, 0)) and bool(mallopt(_M_TRIM_THRESHOLD, 2**31 - 1))
+
+
+def release_freed_memory() -> bool:
+    """Gives the memory that glibc's malloc holds free back to the kernel (``malloc_trim(0)``).
+
+    Undoes, once, what :func:`keep_freed_memory` keeps: a tool that measures the peak memory of a
+    pass (resident set growth) calls it first, so that the pass cannot reuse pages that earlier
+    passes left mapped.
+
+    Returns:
+        bool: Whether memory was released; False where the C library is not glibc.
+    """
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6')
+        malloc_trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return False
+    return bool(malloc_trim(0))

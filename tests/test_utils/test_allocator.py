@@ -14,3 +14,9 @@ def test_opt_out_by_environment(monkeypatch):
 @pytest.mark.skipif(platform.libc_ver()[0] != 'glibc', reason='mallopt is glibc-only')
 def test_applied_on_glibc():
     assert keep_freed_memory() is True
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != 'glibc', reason='malloc_trim is glibc-only')
+def test_release_freed_memory_runs_on_glibc():
+    from mmcofnet.utils import release_freed_memory
+    assert isinstance(release_freed_memory(), bool)

@@ -13,6 +13,33 @@ from mmdet.structures import DetDataSample
 from mmengine.fileio import get
 from mmengine.runner import Runner
 from mmengine.utils import mkdir_or_exist
+from torch import Tensor
+
+
+def original_image(data_sample: DetDataSample, inputs: Tensor,
+                   backend_args: dict | None = None) -> np.ndarray:
+    """RGB ``[H, W, 3]`` uint8 image of a sample at its original size (``ori_shape``).
+
+    Read from ``img_path`` when that file exists; otherwise (an image rendered in memory) the
+    network input of the sample, resized back to the original shape.
+
+    Args:
+        data_sample (DetDataSample): The sample (``img_path``, ``img_shape``, ``ori_shape``).
+        inputs (Tensor): Its input image from the data loader, BGR ``[3, H, W]`` uint8.
+        backend_args (dict, optional): File backend arguments for reading ``img_path``.
+
+    Returns:
+        np.ndarray: The image.
+    """
+    if osp.isfile(data_sample.img_path) or '://' in data_sample.img_path:
+        return mmcv.imfrombytes(get(data_sample.img_path, backend_args=backend_args),
+                                channel_order='rgb')
+    img_h, img_w = data_sample.img_shape
+    img = inputs.permute(1, 2, 0)[:img_h, :img_w].cpu().numpy().astype(np.uint8)  # BGR
+    ori_h, ori_w = data_sample.ori_shape
+    if (img_h, img_w) != (ori_h, ori_w):
+        img = cv2.resize(img, (ori_w, ori_h), interpolation=cv2.INTER_LINEAR)
+    return np.ascontiguousarray(img[..., ::-1])
 
 
 @HOOKS.register_module()
@@ -26,15 +53,7 @@ class SkyVisualizationHook(DetVisualizationHook):
 
     def _image(self, data_sample: DetDataSample, inputs) -> np.ndarray:
         """RGB [H, W, 3] uint8 image of a sample at its original size."""
-        if osp.isfile(data_sample.img_path) or '://' in data_sample.img_path:
-            return mmcv.imfrombytes(get(data_sample.img_path, backend_args=self.backend_args),
-                                    channel_order='rgb')
-        img_h, img_w = data_sample.img_shape
-        img = inputs.permute(1, 2, 0)[:img_h, :img_w].cpu().numpy().astype(np.uint8)  # BGR
-        ori_h, ori_w = data_sample.ori_shape
-        if (img_h, img_w) != (ori_h, ori_w):
-            img = cv2.resize(img, (ori_w, ori_h), interpolation=cv2.INTER_LINEAR)
-        return np.ascontiguousarray(img[..., ::-1])
+        return original_image(data_sample, inputs, self.backend_args)
 
     def after_val_iter(self, runner: Runner, batch_idx: int, data_batch: dict,
                        outputs: Sequence[DetDataSample]) -> None:
