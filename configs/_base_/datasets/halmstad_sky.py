@@ -27,6 +27,9 @@ train_pipeline = [
 test_pipeline = [
     dict(type='LoadImageFromFile', backend_args=backend_args),
     dict(type='Resize', scale_factor=1.0, keep_ratio=True),  # full frames, native resolution
+    # Pad to the stride by repeating the border: the models trained on crops never saw padding, and
+    # the data preprocessor's constant padding reads as a bright edge that draws false boxes.
+    dict(type='Pad', size_divisor=32, padding_mode='edge'),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(
         type='PackDetInputs',

@@ -48,7 +48,7 @@ model = dict(
                 dict(type='BBoxL1Cost', weight=5.0, box_format='xywh'),
                 dict(type='IoUCost', iou_mode='giou', weight=2.0)
             ]),
-        match_times=1),
+        match_times=4),  # one-to-many, as DiffusionDet's dynamic-k matching; NMS at test time
     test_cfg=dict(
         sampling_steps=1,  # 1-8; at test time: --cfg-options model.test_cfg.sampling_steps=4
         eta=1.0,

@@ -13,12 +13,52 @@ def _mlp_branch(embed_dims: int, num_layers: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+class BoxRoIAttention(nn.Module):
+    """Multi-head cross-attention from each box's query to the features sampled in its RoI.
+
+    The same function as ``nn.MultiheadAttention(embed_dims, num_heads, kdim=feat_channels,
+    vdim=feat_channels)`` with one query per box, computed without materialising keys and values:
+    a query's score with token x is ``(W_k^T q) . x`` (the key bias is the same for every token and
+    cancels in the softmax) and the value average is ``W_v (sum_i a_i x_i) + b_v``. Per box this
+    costs O(heads x tokens x C) instead of projecting every token, O(tokens x C x D).
+
+    Args:
+        embed_dims: Width D of the queries.
+        feat_channels: Channels C of the RoI tokens.
+        num_heads: Attention heads (D must divide by it).
+    """
+
+    def __init__(self, embed_dims: int, feat_channels: int, num_heads: int) -> None:
+        super().__init__()
+        if embed_dims % num_heads:
+            raise ValueError(f'BoxRoIAttention: embed_dims={embed_dims} is not a multiple of '
+                             f'num_heads={num_heads}')
+        self.num_heads = num_heads
+        self.q_proj = nn.Linear(embed_dims, embed_dims)
+        self.k_proj = nn.Linear(feat_channels, embed_dims)
+        self.v_proj = nn.Linear(feat_channels, embed_dims)
+        self.out_proj = nn.Linear(embed_dims, embed_dims)
+
+    def forward(self, query: Tensor, tokens: Tensor) -> Tensor:
+        """``query [M, D]`` attends to ``tokens [M, T, C]`` (M boxes) -> ``[M, D]``."""
+        m, d = query.shape
+        h, c = self.num_heads, tokens.shape[-1]
+        q = self.q_proj(query).view(m, h, d // h) * (d // h)**-0.5
+        q_in_feats = torch.einsum('mhe,hec->mhc', q, self.k_proj.weight.view(h, d // h, c))
+        attn = torch.bmm(q_in_feats, tokens.transpose(1, 2)).softmax(dim=-1)  # [M, H, T]
+        pooled = torch.bmm(attn, tokens)  # [M, H, C]
+        values = torch.einsum('mhc,hec->mhe', pooled, self.v_proj.weight.view(h, d // h, c))
+        return self.out_proj(values.reshape(m, d) + self.v_proj.bias)
+
+
 class DenoisingStage(nn.Module):
     """Boxes attend to each other and to their own RoI features, then predict classes and boxes.
 
     Self-attention among the boxes of an image, cross-attention from each box to the
     ``roi_size x roi_size`` features sampled at it, an FFN, FiLM conditioning on the diffusion
     step (as DiffusionDet's ``block_time_mlp``), and two MLP branches.
+
+    Cross-attention has no dropout: :class:`BoxRoIAttention` never forms the per-token values.
 
     Args:
         feat_channels: Channels of the sampled RoI features.
@@ -44,10 +84,9 @@ class DenoisingStage(nn.Module):
                  num_reg_fcs: int = 3,
                  dropout: float = 0.0) -> None:
         super().__init__()
-        self.roi_proj = nn.Linear(feat_channels, embed_dims)
-        self.roi_pos = nn.Parameter(torch.randn(roi_size * roi_size, embed_dims) * 0.02)
+        self.roi_pos = nn.Parameter(torch.randn(roi_size * roi_size, feat_channels) * 0.02)
         self.self_attn = nn.MultiheadAttention(embed_dims, num_heads, dropout, batch_first=True)
-        self.cross_attn = nn.MultiheadAttention(embed_dims, num_heads, dropout, batch_first=True)
+        self.cross_attn = BoxRoIAttention(embed_dims, feat_channels, num_heads)
         self.ffn = nn.Sequential(
             nn.Linear(embed_dims, ffn_dims), nn.ReLU(inplace=True), nn.Dropout(dropout),
             nn.Linear(ffn_dims, embed_dims))
@@ -73,12 +112,10 @@ class DenoisingStage(nn.Module):
             the raw box output ``[B, N, 4]`` (deltas or noise, as the head interprets it).
         """
         b, n, d = query.shape
-        tokens = self.roi_proj(roi_feats.flatten(3).transpose(2, 3)) + self.roi_pos  # [B,N,RR,D]
+        tokens = roi_feats.flatten(3).transpose(2, 3) + self.roi_pos  # [B, N, R*R, C]
         query = self.norms[0](query + self.self_attn(query, query, query, need_weights=False)[0])
-        q = query.reshape(b * n, 1, d)
-        kv = tokens.reshape(b * n, -1, d)
-        attended = self.cross_attn(q, kv, kv, need_weights=False)[0].view(b, n, d)
-        query = self.norms[1](query + attended)
+        attended = self.cross_attn(query.reshape(b * n, d), tokens.flatten(0, 1))
+        query = self.norms[1](query + attended.view(b, n, d))
         query = self.norms[2](query + self.ffn(query))
         hidden = query
         if self.time_mlp is not None:
