@@ -1,4 +1,4 @@
 """Dense heads."""
-from .diffusion_box_head import DiffusionBoxHead
+from .diffusion_box_head import BoxSampler, DiffusionBoxHead, FieldFeatures
 
-__all__ = ['DiffusionBoxHead']
+__all__ = ['BoxSampler', 'DiffusionBoxHead', 'FieldFeatures']

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 from mmcv.ops import batched_nms
+from mmdet.models.utils import gaussian_radius, gen_gaussian_target
 from mmdet.registry import MODELS, TASK_UTILS
 from mmdet.structures import SampleList
 from mmdet.structures.bbox import get_box_tensor
@@ -21,6 +23,13 @@ from ..task_modules.noise_schedule import NoiseSchedule
 # ``sampler(boxes [B, N, 4] xyxy px) -> [B, N, C, R, R]``: features at each box, for example
 # ``functools.partial(ContinuousScaleField.sample_levels, levels)``.
 BoxSampler = Callable[[Tensor], Tensor]
+
+
+class FieldFeatures(NamedTuple):
+    """What the head reads from the neck: the field's levels and a per-box sampler."""
+
+    levels: list[Tensor]  # [B, C, H_l, W_l] per level, finest first
+    sample: BoxSampler
 
 DEFAULT_TEST_CFG = dict(
     sampling_steps=1, eta=1.0, box_renewal=True, renewal_thr=0.5, ensemble=True, seed=0,
@@ -67,6 +76,11 @@ class DiffusionBoxHead(BaseModule):
         bbox_coder: Decodes the ``'x0'`` deltas.
         loss_cls, loss_bbox, loss_iou, loss_noise: Loss configs (focal, L1 on boxes normalised by
             the image size, GIoU, noise MSE).
+        loss_objectness: Loss of the dense objectness map (object centres as Gaussians,
+            CenterNet's focal loss); None leaves the map out. The set losses reach the features
+            only at the sampled boxes; the map gives every position of the finest level a
+            gradient, and it is the map that self-supervised pretraining trains.
+        objectness_stride: Stride of the finest field level, where the map is predicted.
         train_cfg: ``assigner`` (one-to-one matcher) and ``match_times`` (each ground truth is
             matched that many times, one-to-many; NMS removes the duplicates at test time).
         test_cfg: Sampling and post-processing (see ``DEFAULT_TEST_CFG``).
@@ -98,6 +112,8 @@ class DiffusionBoxHead(BaseModule):
                  loss_bbox: ConfigType = dict(type='L1Loss', loss_weight=5.0),
                  loss_iou: ConfigType = dict(type='GIoULoss', loss_weight=2.0),
                  loss_noise: ConfigType = dict(type='MSELoss', loss_weight=1.0),
+                 loss_objectness: OptConfigType = dict(type='GaussianFocalLoss', loss_weight=1.0),
+                 objectness_stride: int = 8,
                  train_cfg: OptConfigType = None,
                  test_cfg: OptConfigType = None,
                  init_cfg: OptMultiConfig = None) -> None:
@@ -132,6 +148,14 @@ class DiffusionBoxHead(BaseModule):
         self.loss_bbox = MODELS.build(loss_bbox)
         self.loss_iou = MODELS.build(loss_iou)
         self.loss_noise = MODELS.build(loss_noise)
+        self.objectness_stride = objectness_stride
+        if loss_objectness is not None:
+            self.loss_objectness = MODELS.build(loss_objectness)
+            self.objectness = nn.Sequential(
+                nn.Conv2d(feat_channels, feat_channels, 3, padding=1), nn.ReLU(inplace=True),
+                nn.Conv2d(feat_channels, 1, 1))
+        else:
+            self.objectness = None
         train_cfg = ConfigDict(train_cfg or {})
         self.assigner = TASK_UTILS.build(train_cfg.get('assigner', dict(
             type='HungarianAssigner',
@@ -151,6 +175,8 @@ class DiffusionBoxHead(BaseModule):
             # Stages start by keeping the boxes they are given (zero deltas or zero noise).
             nn.init.zeros_(stage.reg_out.weight)
             nn.init.zeros_(stage.reg_out.bias)
+        if self.objectness is not None:
+            nn.init.constant_(self.objectness[-1].bias, bias_init_with_prob(0.01))
 
     # -- the denoiser ------------------------------------------------------------------------
 
@@ -191,17 +217,17 @@ class DiffusionBoxHead(BaseModule):
             boxes = new_boxes.detach()
         return outputs
 
-    def forward(self, sampler: BoxSampler, img_wh: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, feats: FieldFeatures, img_wh: Tensor) -> tuple[Tensor, Tensor]:
         """Plain inference for analysis and export: the last step's raw outputs.
 
         Args:
-            sampler: Per-box feature sampler.
+            feats: The field's levels and box sampler.
             img_wh: ``[B, 1, 2]`` image sizes (width, height).
 
         Returns:
             tuple: class logits ``[B, N, K]`` and boxes ``[B, N, 4]`` (xyxy px).
         """
-        return self.sample(sampler, img_wh)[-1]
+        return self.sample(feats.sample, img_wh)[-1]
 
     # -- training ----------------------------------------------------------------------------
 
@@ -230,17 +256,18 @@ class DiffusionBoxHead(BaseModule):
         x_t = self.schedule.q_sample(x0, t, noise).clamp(-self.snr_scale, self.snr_scale)
         return x0, noise, x_t, t
 
-    def loss(self, sampler: BoxSampler, batch_data_samples: SampleList) -> dict[str, Tensor]:
-        """Losses of every stage (the last stage's keys carry no prefix).
+    def loss(self, feats: FieldFeatures, batch_data_samples: SampleList) -> dict[str, Tensor]:
+        """Losses of every stage (the last stage's keys carry no prefix) and of the objectness map.
 
         Args:
-            sampler: Per-box feature sampler.
+            feats: The field's levels and box sampler.
             batch_data_samples: Samples with ``gt_instances`` and ``metainfo['img_shape']``.
 
         Returns:
             dict[str, Tensor]: ``loss_cls``, ``loss_bbox``, ``loss_iou`` (and ``loss_noise``),
-            and the same per earlier stage with prefix ``s{k}.``.
+            the same per earlier stage with prefix ``s{k}.``, and ``loss_objectness``.
         """
+        sampler = feats.sample
         img_metas = [s.metainfo for s in batch_data_samples]
         gts = [
             InstanceData(bboxes=get_box_tensor(s.gt_instances.bboxes), labels=s.gt_instances.labels)
@@ -262,8 +289,33 @@ class DiffusionBoxHead(BaseModule):
                 stage['loss_noise'] = self.loss_noise(pred_noise, noise)
             prefix = '' if k == len(outputs) - 1 else f's{k}.'
             losses.update({prefix + key: value for key, value in stage.items()})
+        if self.objectness is not None:
+            losses['loss_objectness'] = self.objectness_loss(feats.levels[0], gts)
         _check_finite('losses', losses, img_metas)
         return losses
+
+    def objectness_loss(self, finest: Tensor, gts: InstanceList) -> Tensor:
+        """CenterNet-style focal loss of the objectness map on the finest level.
+
+        Args:
+            finest: ``[B, C, H, W]`` finest field level (stride ``objectness_stride``).
+            gts: Per image ground truth (``bboxes`` in pixels).
+
+        Returns:
+            Tensor: the loss, averaged over the objects of the batch.
+        """
+        logits = self.objectness(finest)
+        target = torch.zeros_like(logits)
+        stride = self.objectness_stride
+        for heatmap, gt in zip(target, gts):
+            for x1, y1, x2, y2 in (gt.bboxes / stride).tolist():
+                radius = max(0, int(gaussian_radius((y2 - y1, x2 - x1), min_overlap=0.3)))
+                center = [min(int((x1 + x2) / 2), heatmap.shape[-1] - 1),
+                          min(int((y1 + y2) / 2), heatmap.shape[-2] - 1)]
+                gen_gaussian_target(heatmap[0], center, radius)
+        num_objects = reduce_mean(logits.new_tensor(sum(len(g) for g in gts))).clamp(min=1)
+        return self.loss_objectness(logits.sigmoid().clamp(1e-4, 1 - 1e-4), target,
+                                    avg_factor=num_objects.item())
 
     def set_losses(self, cls_logits: Tensor, boxes: Tensor, gts: InstanceList,
                    img_metas: list[dict], img_wh: Tensor) -> dict[str, Tensor]:
@@ -343,12 +395,12 @@ class DiffusionBoxHead(BaseModule):
                 x_t = torch.where(keep, x_t, normal())
         return steps
 
-    def predict(self, sampler: BoxSampler, batch_data_samples: SampleList,
+    def predict(self, feats: FieldFeatures, batch_data_samples: SampleList,
                 rescale: bool = True) -> InstanceList:
         """Detections per image (``bboxes``, ``scores``, ``labels``).
 
         Args:
-            sampler: Per-box feature sampler.
+            feats: The field's levels and box sampler.
             batch_data_samples: Samples with ``metainfo`` (``img_shape``, ``scale_factor``).
             rescale: Map boxes back to the original image.
 
@@ -357,7 +409,7 @@ class DiffusionBoxHead(BaseModule):
         """
         img_metas = [s.metainfo for s in batch_data_samples]
         img_wh = self._image_sizes(img_metas, self._device_tensor())
-        steps = self.sample(sampler, img_wh)
+        steps = self.sample(feats.sample, img_wh)
         if not self.test_cfg.ensemble:
             steps = steps[-1:]
         return [

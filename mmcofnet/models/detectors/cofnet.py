@@ -9,6 +9,8 @@ from mmdet.structures import OptSampleList, SampleList
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from torch import Tensor
 
+from ..dense_heads.diffusion_box_head import FieldFeatures
+
 
 @MODELS.register_module()
 class COFNet(BaseDetector):
@@ -50,17 +52,18 @@ class COFNet(BaseDetector):
         """Field levels, ``[B, C, H_l, W_l]`` per backbone level (no extra coarse levels)."""
         return self.neck.build_levels(self.backbone(batch_inputs), max_scale=0.0)
 
-    def _sampler(self, batch_inputs: Tensor):
-        return partial(self.neck.sample_levels, self.extract_feat(batch_inputs))
+    def _field(self, batch_inputs: Tensor) -> FieldFeatures:
+        levels = self.extract_feat(batch_inputs)
+        return FieldFeatures(levels, partial(self.neck.sample_levels, levels))
 
     def loss(self, batch_inputs: Tensor, batch_data_samples: SampleList) -> dict[str, Tensor]:
         """Losses of a batch (a non-finite prediction or loss raises, naming the images)."""
-        return self.bbox_head.loss(self._sampler(batch_inputs), batch_data_samples)
+        return self.bbox_head.loss(self._field(batch_inputs), batch_data_samples)
 
     def predict(self, batch_inputs: Tensor, batch_data_samples: SampleList,
                 rescale: bool = True) -> SampleList:
         """Detections in ``pred_instances`` of each sample (boxes in the original image)."""
-        results = self.bbox_head.predict(self._sampler(batch_inputs), batch_data_samples,
+        results = self.bbox_head.predict(self._field(batch_inputs), batch_data_samples,
                                          rescale=rescale)
         return self.add_pred_to_datasample(batch_data_samples, results)
 
@@ -75,4 +78,4 @@ class COFNet(BaseDetector):
         """
         b, _, h, w = batch_inputs.shape
         img_wh = batch_inputs.new_tensor([[[w, h]]]).expand(b, 1, 2)
-        return self.bbox_head(self._sampler(batch_inputs), img_wh)
+        return self.bbox_head(self._field(batch_inputs), img_wh)

@@ -7,6 +7,7 @@ from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
 from mmengine.structures import InstanceData
 
+from mmcofnet.models.dense_heads import FieldFeatures
 from mmcofnet.models.necks import ContinuousScaleField
 
 IMG_HW = [(64, 96), (48, 80)]
@@ -34,7 +35,7 @@ def field():
 def sampler_for(field, images=(0, 1)):
     neck, feats = field
     levels = neck.build_levels([f[list(images)] for f in feats], max_scale=0.0)
-    return partial(neck.sample_levels, levels)
+    return FieldFeatures(levels, partial(neck.sample_levels, levels))
 
 
 def samples(gt_boxes=((10, 10, 20, 18), (30, 5, 40, 30)), images=(0, 1)):
@@ -55,7 +56,7 @@ def test_losses_of_every_stage_are_finite_and_reach_every_stage(field, predictio
     losses = head.loss(sampler_for(field), samples())
     expected = {'loss_cls', 'loss_bbox', 'loss_iou'} | ({'loss_noise'} if prediction == 'noise'
                                                          else set())
-    assert set(losses) == expected | {f's0.{k}' for k in expected}
+    assert set(losses) == expected | {f's0.{k}' for k in expected} | {'loss_objectness'}
     assert all(torch.isfinite(v) for v in losses.values())
     sum(losses.values()).backward()
     for stage in head.stages:
@@ -67,6 +68,7 @@ def test_empty_ground_truth_gives_background_only_losses(field):
     losses = head.loss(sampler_for(field), samples(gt_boxes=()))
     assert losses['loss_cls'] > 0
     assert losses['loss_bbox'] == 0 and losses['loss_iou'] == 0
+    assert losses['loss_objectness'] > 0  # every position is background
     sum(losses.values()).backward()  # still a graph: empty images train the classifier
 
 
@@ -82,6 +84,33 @@ def test_match_times_assigns_each_ground_truth_several_boxes(field):
     head.set_losses(cls_logits, boxes, gts, metas, img_wh)
     labels = head.loss_cls.labels
     assert (labels == 1).sum() == 3 and (labels == 2).sum() == 3 and (labels == 3).sum() == 6
+
+
+def test_objectness_map_targets_object_centres(field):
+    head = make_head()
+    neck, feats = field
+    finest = neck.build_levels(feats, max_scale=0.0)[0]  # stride 8, 8 x 12
+    head.loss_objectness = _Record()
+    gts = [InstanceData(bboxes=torch.tensor([[40.0, 16.0, 56.0, 32.0]])),
+           InstanceData(bboxes=torch.zeros(0, 4))]
+    head.objectness_loss(finest, gts)
+    pred, target = head.loss_objectness.args
+    assert target.shape == (2, 1, 8, 12) and head.loss_objectness.kwargs['avg_factor'] == 1
+    # The centre (48, 24) px is cell (x 6, y 3) at stride 8.
+    assert target[0, 0, 3, 6] == 1 and target[0].sum() >= 1 and target[1].sum() == 0
+    assert pred.min() > 0 and pred.max() < 1  # probabilities
+
+
+class _Record(torch.nn.Module):
+    def forward(self, *args, **kwargs):
+        self.args, self.kwargs = args, kwargs
+        return args[0].sum() * 0
+
+
+def test_objectness_map_is_optional(field):
+    head = make_head(loss_objectness=None)
+    assert head.objectness is None
+    assert 'loss_objectness' not in head.loss(sampler_for(field), samples())
 
 
 class _RecordLabels(torch.nn.Module):
@@ -129,7 +158,8 @@ def test_ensemble_collects_every_step_before_nms(field):
     head = make_head(test_cfg=dict(sampling_steps=3, score_thr=0.0, nms=None,
                                    max_per_img=200)).eval()
     with torch.no_grad():
-        steps = head.sample(sampler_for(field), torch.tensor([[[96.0, 64.0]], [[80.0, 48.0]]]))
+        img_wh = torch.tensor([[[96.0, 64.0]], [[80.0, 48.0]]])
+        steps = head.sample(sampler_for(field).sample, img_wh)
         assert len(steps) == 3
         # Top 36 (box, class) pairs per step; clipping to the image can leave a few empty boxes.
         assert 2 * 36 < len(head.predict(sampler_for(field), samples())[0]) <= 3 * 36
@@ -157,7 +187,7 @@ def test_single_shot_variant_uses_learned_proposals(field):
     head.eval()
     with torch.no_grad():
         first = head.predict(sampler_for(field), samples())
-        assert len(head.sample(sampler_for(field), torch.tensor([[[96.0, 64.0]]] * 2))) == 1
+        assert len(head.sample(sampler_for(field).sample, torch.tensor([[[96.0, 64.0]]] * 2))) == 1
         again = head.predict(sampler_for(field), samples())
     torch.testing.assert_close(first[1].bboxes, again[1].bboxes)
 
@@ -171,7 +201,7 @@ def test_loss_goes_down_when_overfitting_one_batch(field):
     history = []
     for _ in range(60):
         levels = neck.build_levels(feats, max_scale=0.0)
-        losses = head.loss(partial(neck.sample_levels, levels), data)
+        losses = head.loss(FieldFeatures(levels, partial(neck.sample_levels, levels)), data)
         total = sum(losses.values())
         opt.zero_grad()
         total.backward()
