@@ -5,6 +5,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 from mmcv.ops import batched_nms
 from mmdet.models.utils import gaussian_radius, gen_gaussian_target
 from mmdet.registry import MODELS, TASK_UTILS
@@ -33,6 +34,7 @@ class FieldFeatures(NamedTuple):
 
 DEFAULT_TEST_CFG = dict(
     sampling_steps=1, eta=1.0, box_renewal=True, renewal_thr=0.5, ensemble=True, seed=0,
+    prior_proposals=0, prior_t=50, prior_size=16.0,
     score_thr=0.15, nms=dict(type='nms', iou_threshold=0.5), max_per_img=100)
 
 
@@ -52,6 +54,11 @@ class DiffusionBoxHead(BaseModule):
     fresh noise between steps; ``ensemble`` keeps every step's boxes for the final NMS. Noise comes
     from one generator per image seeded by ``test_cfg.seed``: an image's result is repeatable and
     does not depend on the other images in its batch.
+
+    Objectness prior (``test_cfg.prior_proposals=K``, off by default): the first K boxes start at
+    the K strongest peaks of the objectness map (``prior_size`` px squares), diffused to step
+    ``prior_t``, and sampling runs from ``prior_t`` instead of T - 1 (as SDEdit starts from a
+    partly noised guess): boxes from pure noise rarely land on objects a few pixels wide.
 
     ``diffusion=False`` is the single-shot variant: learned proposal boxes and features (as
     Sparse R-CNN) go through the same stages once, without noise or step conditioning.
@@ -81,8 +88,11 @@ class DiffusionBoxHead(BaseModule):
             only at the sampled boxes; the map gives every position of the finest level a
             gradient, and it is the map that self-supervised pretraining trains.
         objectness_stride: Stride of the finest field level, where the map is predicted.
-        train_cfg: ``assigner`` (one-to-one matcher) and ``match_times`` (each ground truth is
-            matched that many times, one-to-many; NMS removes the duplicates at test time).
+        train_cfg: ``assigner`` (one-to-one matcher), ``match_times`` (each ground truth is
+            matched that many times, one-to-many; NMS removes the duplicates at test time) and
+            ``timestep_power`` (training steps t = T u ** power, u uniform; default 1) and
+            ``pad_with`` (``'random'`` boxes, or ``'repeat'`` the ground truth, as DiffusionDet
+            can: every object then has several noised copies to match).
         test_cfg: Sampling and post-processing (see ``DEFAULT_TEST_CFG``).
         init_cfg: Initialisation config.
     """
@@ -227,7 +237,7 @@ class DiffusionBoxHead(BaseModule):
         Returns:
             tuple: class logits ``[B, N, K]`` and boxes ``[B, N, 4]`` (xyxy px).
         """
-        return self.sample(feats.sample, img_wh)[-1]
+        return self.sample(feats.sample, img_wh, self._objectness(feats))[-1]
 
     # -- training ----------------------------------------------------------------------------
 
@@ -248,10 +258,15 @@ class DiffusionBoxHead(BaseModule):
             norm = encode_boxes(boxes, wh, 0.5) + 0.5
             if len(norm) > n:
                 norm = norm[torch.randperm(len(norm), device=device)[:n]]
+            if self.train_cfg.get('pad_with', 'random') == 'repeat' and len(norm):
+                norm = norm.repeat(-(-n // len(norm)), 1)[:n]  # DiffusionDet's repeat padding
             norm = torch.cat([norm, random_boxes(n - len(norm), device=device)])
             signals.append((norm * 2 - 1) * self.snr_scale)
         x0 = torch.stack(signals)
-        t = torch.randint(0, self.schedule.num_timesteps, (len(x0), ), device=device)
+        # u ** power: power 1 is DDPM's uniform t; larger powers favour the small t at which a
+        # noised box still overlaps an object a few pixels wide.
+        power = float(self.train_cfg.get('timestep_power', 1.0))
+        t = (torch.rand(len(x0), device=device)**power * self.schedule.num_timesteps).long()
         noise = torch.randn_like(x0)
         x_t = self.schedule.q_sample(x0, t, noise).clamp(-self.snr_scale, self.snr_scale)
         return x0, noise, x_t, t
@@ -354,12 +369,14 @@ class DiffusionBoxHead(BaseModule):
 
     # -- inference ---------------------------------------------------------------------------
 
-    def sample(self, sampler: BoxSampler, img_wh: Tensor) -> list[tuple[Tensor, Tensor]]:
+    def sample(self, sampler: BoxSampler, img_wh: Tensor,
+               objectness: Tensor | None = None) -> list[tuple[Tensor, Tensor]]:
         """DDIM sampling (or the single-shot pass): class logits and boxes after each step.
 
         Args:
             sampler: Per-box feature sampler.
             img_wh: ``[B, 1, 2]`` image sizes.
+            objectness: ``[B, 1, H, W]`` objectness logits, for ``test_cfg.prior_proposals``.
 
         Returns:
             list: per step, class logits ``[B, N, K]`` and boxes ``[B, N, 4]`` (xyxy px).
@@ -376,8 +393,15 @@ class DiffusionBoxHead(BaseModule):
                 for g in generators
             ])
 
-        x_t, steps = normal(), []
-        for t, t_next in self.schedule.ddim_timesteps(int(cfg.sampling_steps)):
+        x_t, steps, t_start = normal(), [], None
+        if cfg.prior_proposals > 0 and objectness is not None:
+            t_start = int(cfg.prior_t)
+            prior = encode_boxes(self.objectness_peaks(objectness, int(cfg.prior_proposals),
+                                                       cfg.prior_size), img_wh, self.snr_scale)
+            k = prior.shape[1]
+            t_prior = torch.full((len(img_wh), ), t_start, device=img_wh.device)
+            x_t = torch.cat([self.schedule.q_sample(prior, t_prior, x_t[:, :k]), x_t[:, k:]], 1)
+        for t, t_next in self.schedule.ddim_timesteps(int(cfg.sampling_steps), t_start):
             tt = torch.full((len(img_wh), ), t, dtype=torch.long, device=img_wh.device)
             cls_logits, boxes, noise = self.denoise(
                 sampler, decode_boxes(x_t, img_wh, self.snr_scale), img_wh, tt, x_t)[-1]
@@ -395,6 +419,26 @@ class DiffusionBoxHead(BaseModule):
                 x_t = torch.where(keep, x_t, normal())
         return steps
 
+    def objectness_peaks(self, objectness: Tensor, k: int, size: float) -> Tensor:
+        """Squares of side ``size`` px at the ``k`` strongest local maxima of each map.
+
+        Args:
+            objectness: ``[B, 1, H, W]`` logits at ``objectness_stride``.
+            k: Number of peaks (at most ``num_proposals`` and H x W).
+            size: Side of the boxes in pixels.
+
+        Returns:
+            Tensor: ``[B, k, 4]`` boxes (xyxy px).
+        """
+        heat = objectness.sigmoid()
+        peaks = heat * (F.max_pool2d(heat, 3, stride=1, padding=1) == heat)
+        k = min(k, self.num_proposals, peaks[0].numel())
+        index = peaks.flatten(1).topk(k, dim=1).indices  # [B, k]
+        width = heat.shape[-1]
+        centre = torch.stack([index % width, index // width], dim=-1).to(heat.dtype)
+        centre = (centre + 0.5) * self.objectness_stride
+        return torch.cat([centre - size / 2, centre + size / 2], dim=-1)
+
     def predict(self, feats: FieldFeatures, batch_data_samples: SampleList,
                 rescale: bool = True) -> InstanceList:
         """Detections per image (``bboxes``, ``scores``, ``labels``).
@@ -409,7 +453,7 @@ class DiffusionBoxHead(BaseModule):
         """
         img_metas = [s.metainfo for s in batch_data_samples]
         img_wh = self._image_sizes(img_metas, self._device_tensor())
-        steps = self.sample(feats.sample, img_wh)
+        steps = self.sample(feats.sample, img_wh, self._objectness(feats))
         if not self.test_cfg.ensemble:
             steps = steps[-1:]
         return [
@@ -451,6 +495,12 @@ class DiffusionBoxHead(BaseModule):
         boxes = decode_boxes(norm * 2 - 1, img_wh, 1.0)
         query = self.proposal_feats.weight.expand(batch_size, -1, -1)
         return boxes, img_wh, None, None, query
+
+    def _objectness(self, feats: FieldFeatures) -> Tensor | None:
+        """Objectness logits when the prior is on (the map is not computed otherwise)."""
+        if self.objectness is None or self.test_cfg.prior_proposals <= 0:
+            return None
+        return self.objectness(feats.levels[0])
 
     def _device_tensor(self) -> Tensor:
         return self.schedule.alphas_cumprod

@@ -71,11 +71,17 @@ class NoiseSchedule(nn.Module):
         ab = self.alpha_bar(t, x_t.dim())
         return (x_t - ab.sqrt() * x0) / (1 - ab).sqrt()
 
-    def ddim_timesteps(self, steps: int) -> list[tuple[int, int]]:
-        """``steps`` (t, t_next) pairs from T - 1 down to -1 (-1: the last step returns x_0)."""
-        if not 1 <= steps <= self.num_timesteps:
-            raise ValueError(f'sampling_steps={steps} must be in [1, {self.num_timesteps}]')
-        times = torch.linspace(-1, self.num_timesteps - 1, steps + 1).long().tolist()[::-1]
+    def ddim_timesteps(self, steps: int, t_start: int | None = None) -> list[tuple[int, int]]:
+        """``steps`` (t, t_next) pairs from ``t_start`` (default T - 1) down to -1.
+
+        -1 marks the last step, which returns x_0.
+        """
+        t_start = self.num_timesteps - 1 if t_start is None else t_start
+        if not 0 <= t_start < self.num_timesteps:
+            raise ValueError(f't_start={t_start} must be in [0, {self.num_timesteps})')
+        if not 1 <= steps <= t_start + 1:
+            raise ValueError(f'sampling_steps={steps} must be in [1, {t_start + 1}]')
+        times = torch.linspace(-1, t_start, steps + 1).long().tolist()[::-1]
         return list(zip(times[:-1], times[1:]))
 
     def ddim_step(self,

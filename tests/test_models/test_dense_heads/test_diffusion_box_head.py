@@ -9,6 +9,7 @@ from mmengine.structures import InstanceData
 
 from mmcofnet.models.dense_heads import FieldFeatures
 from mmcofnet.models.necks import ContinuousScaleField
+from mmcofnet.models.task_modules import encode_boxes
 
 IMG_HW = [(64, 96), (48, 80)]
 
@@ -101,6 +102,33 @@ def test_objectness_map_targets_object_centres(field):
     assert pred.min() > 0 and pred.max() < 1  # probabilities
 
 
+def test_objectness_peaks_are_local_maxima_in_pixels():
+    head = make_head()
+    logits = torch.full((1, 1, 8, 12), -5.0)
+    logits[0, 0, 3, 6] = 4.0  # the strongest peak, cell centre (52, 28) px at stride 8
+    logits[0, 0, 3, 7] = 3.0  # its neighbour: not a local maximum
+    logits[0, 0, 6, 1] = 2.0
+    boxes = head.objectness_peaks(logits, 2, size=10.0)
+    torch.testing.assert_close(boxes, torch.tensor([[[47.0, 23.0, 57.0, 33.0],
+                                                     [7.0, 47.0, 17.0, 57.0]]]))
+
+
+def test_objectness_prior_starts_sampling_at_the_peaks(field):
+    head = make_head(test_cfg=dict(prior_proposals=3, prior_t=0, eta=0.0, score_thr=0.0))
+    head.eval()
+    # A map with one peak: with prior_t = 0 the first box starts (almost) exactly there, and the
+    # stages, whose box outputs start at zero, keep it.
+    with torch.no_grad():
+        head.objectness[-1].bias.fill_(-5.0)
+        feats = sampler_for(field)
+        logits = torch.full((2, 1, 8, 12), -5.0)
+        logits[:, 0, 2, 3] = 5.0
+        steps = head.sample(feats.sample, torch.tensor([[[96.0, 64.0]]] * 2), logits)
+    assert len(steps) == 1
+    torch.testing.assert_close(steps[0][1][:, 0], torch.tensor([[20.0, 12.0, 36.0, 28.0]] * 2),
+                               atol=0.5, rtol=0)
+
+
 class _Record(torch.nn.Module):
     def forward(self, *args, **kwargs):
         self.args, self.kwargs = args, kwargs
@@ -111,6 +139,19 @@ def test_objectness_map_is_optional(field):
     head = make_head(loss_objectness=None)
     assert head.objectness is None
     assert 'loss_objectness' not in head.loss(sampler_for(field), samples())
+
+
+@pytest.mark.parametrize('pad_with', ['random', 'repeat'])
+def test_noised_targets_pad_the_ground_truth(pad_with):
+    head = make_head(train_cfg=dict(pad_with=pad_with))
+    gt = [torch.tensor([[10.0, 10, 20, 18], [30, 5, 40, 30]]), torch.zeros(0, 4)]
+    img_wh = torch.tensor([[[96.0, 64.0]], [[80.0, 48.0]]])
+    x0, noise, x_t, t = head.noised_targets(gt, img_wh)
+    assert x0.shape == noise.shape == x_t.shape == (2, 12, 4) and t.shape == (2, )
+    torch.testing.assert_close(x0[0, :2], encode_boxes(gt[0], img_wh[0], 2.0))
+    repeated = torch.isclose(x0[0, 2:], x0[0, :2].repeat(5, 1)).all()
+    assert bool(repeated) == (pad_with == 'repeat')
+    assert x_t.abs().max() <= 2.0
 
 
 class _RecordLabels(torch.nn.Module):

@@ -72,6 +72,10 @@ def test_ddim_timesteps():
         assert len(pairs) == steps and all(a > b for a, b in pairs)
     with pytest.raises(ValueError, match='sampling_steps=0'):
         schedule.ddim_timesteps(0)
+    # Starting part-way (from a partly noised guess).
+    assert schedule.ddim_timesteps(2, t_start=50) == [(50, 24), (24, -1)]
+    with pytest.raises(ValueError, match='t_start=1000'):
+        schedule.ddim_timesteps(1, t_start=1000)
 
 
 def test_deterministic_ddim_step_with_exact_predictions_stays_on_the_trajectory():
