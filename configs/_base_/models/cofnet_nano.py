@@ -39,7 +39,9 @@ model = dict(
         loss_cls=dict(type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=2.0),
         loss_bbox=dict(type='L1Loss', loss_weight=5.0),
         loss_iou=dict(type='GIoULoss', loss_weight=2.0),
-        loss_noise=dict(type='MSELoss', loss_weight=1.0)),
+        loss_noise=dict(type='MSELoss', loss_weight=1.0),
+        loss_objectness=dict(type='GaussianFocalLoss', loss_weight=1.0),
+        loss_objectness_size=dict(type='L1Loss', loss_weight=0.5)),
     train_cfg=dict(
         assigner=dict(
             type='HungarianAssigner',
@@ -48,7 +50,9 @@ model = dict(
                 dict(type='BBoxL1Cost', weight=5.0, box_format='xywh'),
                 dict(type='IoUCost', iou_mode='giou', weight=2.0)
             ]),
-        match_times=4),  # one-to-many, as DiffusionDet's dynamic-k matching; NMS at test time
+        match_times=4,  # one-to-many, as DiffusionDet's dynamic-k matching; NMS at test time
+        pad_with='repeat',  # the extra matches are noised copies of the same object
+        timestep_power=3.0),  # t = T u^3: more of the small t where a noised box still sees its object
     test_cfg=dict(
         sampling_steps=1,  # 1-8; at test time: --cfg-options model.test_cfg.sampling_steps=4
         eta=1.0,
@@ -56,6 +60,11 @@ model = dict(
         renewal_thr=0.5,
         ensemble=True,
         seed=0,
+        # Start 100 boxes at the objectness map's peaks (noised to t = 50) and score boxes with the
+        # map too: boxes from pure noise rarely land on objects a few pixels wide.
+        prior_proposals=100,
+        prior_t=50,
+        objectness_score=True,
         score_thr=0.15,
         nms=dict(type='nms', iou_threshold=0.5),
         max_per_img=100))

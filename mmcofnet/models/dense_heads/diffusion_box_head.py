@@ -1,6 +1,7 @@
 """DiffusionBoxHead: boxes denoised from noise (DDPM training, DDIM sampling in 1-8 steps)."""
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -34,7 +35,7 @@ class FieldFeatures(NamedTuple):
 
 DEFAULT_TEST_CFG = dict(
     sampling_steps=1, eta=1.0, box_renewal=True, renewal_thr=0.5, ensemble=True, seed=0,
-    prior_proposals=0, prior_t=50, prior_size=16.0,
+    prior_proposals=0, prior_t=50, objectness_score=False,
     score_thr=0.15, nms=dict(type='nms', iou_threshold=0.5), max_per_img=100)
 
 
@@ -55,10 +56,13 @@ class DiffusionBoxHead(BaseModule):
     from one generator per image seeded by ``test_cfg.seed``: an image's result is repeatable and
     does not depend on the other images in its batch.
 
-    Objectness prior (``test_cfg.prior_proposals=K``, off by default): the first K boxes start at
-    the K strongest peaks of the objectness map (``prior_size`` px squares), diffused to step
-    ``prior_t``, and sampling runs from ``prior_t`` instead of T - 1 (as SDEdit starts from a
-    partly noised guess): boxes from pure noise rarely land on objects a few pixels wide.
+    The objectness map (CenterNet-style: per-class centre heatmaps and box sizes on the finest
+    field level) is trained beside the boxes. Two test-time options use it, both off by default:
+    ``prior_proposals=K`` starts the first K boxes at the K strongest peaks of the map (with the
+    map's sizes), diffused to step ``prior_t``, and samples from ``prior_t`` instead of T - 1 (as
+    SDEdit starts from a partly noised guess): boxes from pure noise rarely land on objects a few
+    pixels wide. ``objectness_score=True`` scores each box by the geometric mean of its class
+    probability and the map's value for that class at the box centre.
 
     ``diffusion=False`` is the single-shot variant: learned proposal boxes and features (as
     Sparse R-CNN) go through the same stages once, without noise or step conditioning.
@@ -83,10 +87,12 @@ class DiffusionBoxHead(BaseModule):
         bbox_coder: Decodes the ``'x0'`` deltas.
         loss_cls, loss_bbox, loss_iou, loss_noise: Loss configs (focal, L1 on boxes normalised by
             the image size, GIoU, noise MSE).
-        loss_objectness: Loss of the dense objectness map (object centres as Gaussians,
-            CenterNet's focal loss); None leaves the map out. The set losses reach the features
-            only at the sampled boxes; the map gives every position of the finest level a
-            gradient, and it is the map that self-supervised pretraining trains.
+        loss_objectness: Loss of the objectness map's per-class centre heatmaps (object centres
+            as Gaussians, CenterNet's focal loss); None leaves the map out. The set losses reach
+            the features only at the sampled boxes; the map gives every position of the finest
+            level a gradient, and it is the map that self-supervised pretraining trains.
+        loss_objectness_size: L1 loss of the map's box sizes (log of width and height in
+            strides) at the object centres.
         objectness_stride: Stride of the finest field level, where the map is predicted.
         train_cfg: ``assigner`` (one-to-one matcher), ``match_times`` (each ground truth is
             matched that many times, one-to-many; NMS removes the duplicates at test time) and
@@ -123,6 +129,7 @@ class DiffusionBoxHead(BaseModule):
                  loss_iou: ConfigType = dict(type='GIoULoss', loss_weight=2.0),
                  loss_noise: ConfigType = dict(type='MSELoss', loss_weight=1.0),
                  loss_objectness: OptConfigType = dict(type='GaussianFocalLoss', loss_weight=1.0),
+                 loss_objectness_size: ConfigType = dict(type='L1Loss', loss_weight=0.5),
                  objectness_stride: int = 8,
                  train_cfg: OptConfigType = None,
                  test_cfg: OptConfigType = None,
@@ -161,9 +168,10 @@ class DiffusionBoxHead(BaseModule):
         self.objectness_stride = objectness_stride
         if loss_objectness is not None:
             self.loss_objectness = MODELS.build(loss_objectness)
-            self.objectness = nn.Sequential(
+            self.loss_objectness_size = MODELS.build(loss_objectness_size)
+            self.objectness = nn.Sequential(  # K class heatmaps, then log(w), log(h) in strides
                 nn.Conv2d(feat_channels, feat_channels, 3, padding=1), nn.ReLU(inplace=True),
-                nn.Conv2d(feat_channels, 1, 1))
+                nn.Conv2d(feat_channels, num_classes + 2, 1))
         else:
             self.objectness = None
         train_cfg = ConfigDict(train_cfg or {})
@@ -186,7 +194,9 @@ class DiffusionBoxHead(BaseModule):
             nn.init.zeros_(stage.reg_out.weight)
             nn.init.zeros_(stage.reg_out.bias)
         if self.objectness is not None:
-            nn.init.constant_(self.objectness[-1].bias, bias_init_with_prob(0.01))
+            nn.init.constant_(self.objectness[-1].bias[:self.num_classes],
+                              bias_init_with_prob(0.01))
+            nn.init.constant_(self.objectness[-1].bias[self.num_classes:], 1.0)
 
     # -- the denoiser ------------------------------------------------------------------------
 
@@ -305,32 +315,46 @@ class DiffusionBoxHead(BaseModule):
             prefix = '' if k == len(outputs) - 1 else f's{k}.'
             losses.update({prefix + key: value for key, value in stage.items()})
         if self.objectness is not None:
-            losses['loss_objectness'] = self.objectness_loss(feats.levels[0], gts)
+            losses.update(self.objectness_loss(feats.levels[0], gts))
         _check_finite('losses', losses, img_metas)
         return losses
 
-    def objectness_loss(self, finest: Tensor, gts: InstanceList) -> Tensor:
-        """CenterNet-style focal loss of the objectness map on the finest level.
+    def objectness_loss(self, finest: Tensor, gts: InstanceList) -> dict[str, Tensor]:
+        """CenterNet-style losses of the objectness map on the finest level.
 
         Args:
             finest: ``[B, C, H, W]`` finest field level (stride ``objectness_stride``).
-            gts: Per image ground truth (``bboxes`` in pixels).
+            gts: Per image ground truth (``bboxes`` in pixels, ``labels``).
 
         Returns:
-            Tensor: the loss, averaged over the objects of the batch.
+            dict[str, Tensor]: ``loss_objectness`` (focal loss of the class heatmaps) and
+            ``loss_objectness_size`` (L1 of log width and height at the centres), averaged over
+            the objects of the batch.
         """
         logits = self.objectness(finest)
-        target = torch.zeros_like(logits)
-        stride = self.objectness_stride
-        for heatmap, gt in zip(target, gts):
-            for x1, y1, x2, y2 in (gt.bboxes / stride).tolist():
-                radius = max(0, int(gaussian_radius((y2 - y1, x2 - x1), min_overlap=0.3)))
-                center = [min(int((x1 + x2) / 2), heatmap.shape[-1] - 1),
-                          min(int((y1 + y2) / 2), heatmap.shape[-2] - 1)]
-                gen_gaussian_target(heatmap[0], center, radius)
-        num_objects = reduce_mean(logits.new_tensor(sum(len(g) for g in gts))).clamp(min=1)
-        return self.loss_objectness(logits.sigmoid().clamp(1e-4, 1 - 1e-4), target,
-                                    avg_factor=num_objects.item())
+        k, stride = self.num_classes, self.objectness_stride
+        heat_target = torch.zeros_like(logits[:, :k])
+        centres, size_targets = [], []
+        for i, gt in enumerate(gts):
+            for (x1, y1, x2, y2), label in zip((gt.bboxes / stride).tolist(), gt.labels.tolist()):
+                w, h = max(x2 - x1, 1e-2), max(y2 - y1, 1e-2)
+                cx = min(int((x1 + x2) / 2), logits.shape[-1] - 1)
+                cy = min(int((y1 + y2) / 2), logits.shape[-2] - 1)
+                radius = max(0, int(gaussian_radius((h, w), min_overlap=0.3)))
+                gen_gaussian_target(heat_target[i, label], [cx, cy], radius)
+                centres.append((i, cy, cx))
+                size_targets.append((math.log(w), math.log(h)))
+        num_objects = reduce_mean(logits.new_tensor(len(centres))).clamp(min=1).item()
+        loss_heat = self.loss_objectness(logits[:, :k].sigmoid().clamp(1e-4, 1 - 1e-4),
+                                         heat_target, avg_factor=num_objects)
+        if centres:
+            b, y, x = logits.new_tensor(centres, dtype=torch.long).unbind(1)
+            sizes = logits[b, k:, y, x]  # [M, 2]
+            loss_size = self.loss_objectness_size(sizes, logits.new_tensor(size_targets),
+                                                  avg_factor=num_objects)
+        else:
+            loss_size = logits[:, k:].sum() * 0
+        return dict(loss_objectness=loss_heat, loss_objectness_size=loss_size)
 
     def set_losses(self, cls_logits: Tensor, boxes: Tensor, gts: InstanceList,
                    img_metas: list[dict], img_wh: Tensor) -> dict[str, Tensor]:
@@ -376,7 +400,7 @@ class DiffusionBoxHead(BaseModule):
         Args:
             sampler: Per-box feature sampler.
             img_wh: ``[B, 1, 2]`` image sizes.
-            objectness: ``[B, 1, H, W]`` objectness logits, for ``test_cfg.prior_proposals``.
+            objectness: ``[B, K + 2, H, W]`` objectness map, for ``test_cfg.prior_proposals``.
 
         Returns:
             list: per step, class logits ``[B, N, K]`` and boxes ``[B, N, 4]`` (xyxy px).
@@ -396,8 +420,8 @@ class DiffusionBoxHead(BaseModule):
         x_t, steps, t_start = normal(), [], None
         if cfg.prior_proposals > 0 and objectness is not None:
             t_start = int(cfg.prior_t)
-            prior = encode_boxes(self.objectness_peaks(objectness, int(cfg.prior_proposals),
-                                                       cfg.prior_size), img_wh, self.snr_scale)
+            prior = encode_boxes(self.objectness_peaks(objectness, int(cfg.prior_proposals)),
+                                 img_wh, self.snr_scale)
             k = prior.shape[1]
             t_prior = torch.full((len(img_wh), ), t_start, device=img_wh.device)
             x_t = torch.cat([self.schedule.q_sample(prior, t_prior, x_t[:, :k]), x_t[:, k:]], 1)
@@ -419,25 +443,46 @@ class DiffusionBoxHead(BaseModule):
                 x_t = torch.where(keep, x_t, normal())
         return steps
 
-    def objectness_peaks(self, objectness: Tensor, k: int, size: float) -> Tensor:
-        """Squares of side ``size`` px at the ``k`` strongest local maxima of each map.
+    def objectness_peaks(self, objectness: Tensor, k: int) -> Tensor:
+        """Boxes at the ``k`` strongest local maxima of the map, sized as the map says.
 
         Args:
-            objectness: ``[B, 1, H, W]`` logits at ``objectness_stride``.
+            objectness: ``[B, K + 2, H, W]`` map at ``objectness_stride``: class heatmap logits,
+                then log width and log height in strides.
             k: Number of peaks (at most ``num_proposals`` and H x W).
-            size: Side of the boxes in pixels.
 
         Returns:
             Tensor: ``[B, k, 4]`` boxes (xyxy px).
         """
-        heat = objectness.sigmoid()
+        heat = objectness[:, :self.num_classes].sigmoid().amax(dim=1, keepdim=True)
         peaks = heat * (F.max_pool2d(heat, 3, stride=1, padding=1) == heat)
         k = min(k, self.num_proposals, peaks[0].numel())
         index = peaks.flatten(1).topk(k, dim=1).indices  # [B, k]
-        width = heat.shape[-1]
+        width, stride = heat.shape[-1], self.objectness_stride
         centre = torch.stack([index % width, index // width], dim=-1).to(heat.dtype)
-        centre = (centre + 0.5) * self.objectness_stride
-        return torch.cat([centre - size / 2, centre + size / 2], dim=-1)
+        centre = (centre + 0.5) * stride
+        log_wh = objectness[:, self.num_classes:].flatten(2).gather(
+            2, index[:, None].expand(-1, 2, -1)).transpose(1, 2)  # [B, k, 2]
+        half = log_wh.clamp(max=8).exp() * stride / 2
+        return torch.cat([centre - half, centre + half], dim=-1)
+
+    def objectness_scores(self, objectness: Tensor, boxes: Tensor) -> Tensor:
+        """The class heatmaps at the box centres.
+
+        Args:
+            objectness: ``[B, K + 2, H, W]`` objectness map.
+            boxes: ``[B, N, 4]`` boxes (xyxy px).
+
+        Returns:
+            Tensor: ``[B, N, K]`` heatmap values (bilinear at the centres).
+        """
+        heat = objectness[:, :self.num_classes].sigmoid()
+        h, w = heat.shape[-2:]
+        stride = self.objectness_stride
+        centre = (boxes[..., :2] + boxes[..., 2:]) / 2
+        grid = torch.stack([centre[..., 0] / (w * stride), centre[..., 1] / (h * stride)], -1)
+        sampled = F.grid_sample(heat, grid[:, :, None] * 2 - 1, align_corners=False)
+        return sampled[..., 0].transpose(1, 2)
 
     def predict(self, feats: FieldFeatures, batch_data_samples: SampleList,
                 rescale: bool = True) -> InstanceList:
@@ -453,21 +498,23 @@ class DiffusionBoxHead(BaseModule):
         """
         img_metas = [s.metainfo for s in batch_data_samples]
         img_wh = self._image_sizes(img_metas, self._device_tensor())
-        steps = self.sample(feats.sample, img_wh, self._objectness(feats))
+        objectness = self._objectness(feats)
+        steps = self.sample(feats.sample, img_wh, objectness)
         if not self.test_cfg.ensemble:
             steps = steps[-1:]
+        steps = [(self._scores(logits, boxes, objectness), boxes) for logits, boxes in steps]
         return [
             self._predict_single([cls[i] for cls, _ in steps], [box[i] for _, box in steps],
                                  meta, rescale) for i, meta in enumerate(img_metas)
         ]
 
-    def _predict_single(self, cls_logits: list[Tensor], boxes: list[Tensor], img_meta: dict,
+    def _predict_single(self, cls_scores: list[Tensor], boxes: list[Tensor], img_meta: dict,
                         rescale: bool) -> InstanceData:
         """Top-k per step, then score threshold, class-wise NMS and ``max_per_img``."""
         cfg = self.test_cfg
         all_boxes, all_scores, all_labels = [], [], []
-        for logits, step_boxes in zip(cls_logits, boxes):
-            scores = logits.sigmoid().flatten()
+        for step_scores, step_boxes in zip(cls_scores, boxes):
+            scores = step_scores.flatten()
             scores, index = scores.topk(min(cfg.max_per_img, len(scores)))
             all_scores.append(scores)
             all_labels.append(index % self.num_classes)
@@ -497,10 +544,18 @@ class DiffusionBoxHead(BaseModule):
         return boxes, img_wh, None, None, query
 
     def _objectness(self, feats: FieldFeatures) -> Tensor | None:
-        """Objectness logits when the prior is on (the map is not computed otherwise)."""
-        if self.objectness is None or self.test_cfg.prior_proposals <= 0:
+        """The objectness map when a test option uses it (it is not computed otherwise)."""
+        cfg = self.test_cfg
+        if self.objectness is None or (cfg.prior_proposals <= 0 and not cfg.objectness_score):
             return None
         return self.objectness(feats.levels[0])
+
+    def _scores(self, cls_logits: Tensor, boxes: Tensor, objectness: Tensor | None) -> Tensor:
+        """Class probabilities ``[B, N, K]``, fused with the map when ``objectness_score``."""
+        scores = cls_logits.sigmoid()
+        if objectness is not None and self.test_cfg.objectness_score:
+            scores = (scores * self.objectness_scores(objectness, boxes)).sqrt()
+        return scores
 
     def _device_tensor(self) -> Tensor:
         return self.schedule.alphas_cumprod

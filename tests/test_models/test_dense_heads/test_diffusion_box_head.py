@@ -1,4 +1,5 @@
 """DiffusionBoxHead: losses, DDIM sampling per image, repeatability, single-shot variant."""
+import math
 from functools import partial
 
 import pytest
@@ -57,7 +58,8 @@ def test_losses_of_every_stage_are_finite_and_reach_every_stage(field, predictio
     losses = head.loss(sampler_for(field), samples())
     expected = {'loss_cls', 'loss_bbox', 'loss_iou'} | ({'loss_noise'} if prediction == 'noise'
                                                          else set())
-    assert set(losses) == expected | {f's0.{k}' for k in expected} | {'loss_objectness'}
+    assert set(losses) == expected | {f's0.{k}' for k in expected} | {'loss_objectness',
+                                                                      'loss_objectness_size'}
     assert all(torch.isfinite(v) for v in losses.values())
     sum(losses.values()).backward()
     for stage in head.stages:
@@ -87,46 +89,77 @@ def test_match_times_assigns_each_ground_truth_several_boxes(field):
     assert (labels == 1).sum() == 3 and (labels == 2).sum() == 3 and (labels == 3).sum() == 6
 
 
-def test_objectness_map_targets_object_centres(field):
+def test_objectness_map_targets_object_centres_and_sizes(field):
     head = make_head()
     neck, feats = field
     finest = neck.build_levels(feats, max_scale=0.0)[0]  # stride 8, 8 x 12
     head.loss_objectness = _Record()
-    gts = [InstanceData(bboxes=torch.tensor([[40.0, 16.0, 56.0, 32.0]])),
-           InstanceData(bboxes=torch.zeros(0, 4))]
+    head.loss_objectness_size = _Record()
+    gts = [InstanceData(bboxes=torch.tensor([[40.0, 16.0, 56.0, 32.0]]), labels=torch.tensor([2])),
+           InstanceData(bboxes=torch.zeros(0, 4), labels=torch.zeros(0, dtype=torch.long))]
     head.objectness_loss(finest, gts)
     pred, target = head.loss_objectness.args
-    assert target.shape == (2, 1, 8, 12) and head.loss_objectness.kwargs['avg_factor'] == 1
-    # The centre (48, 24) px is cell (x 6, y 3) at stride 8.
-    assert target[0, 0, 3, 6] == 1 and target[0].sum() >= 1 and target[1].sum() == 0
+    assert target.shape == (2, 3, 8, 12) and head.loss_objectness.kwargs['avg_factor'] == 1
+    # The centre (48, 24) px is cell (x 6, y 3) at stride 8, in the heatmap of class 2 only.
+    assert target[0, 2, 3, 6] == 1 and target[0, :2].sum() == 0 and target[1].sum() == 0
     assert pred.min() > 0 and pred.max() < 1  # probabilities
+    sizes, size_target = head.loss_objectness_size.args
+    assert sizes.shape == (1, 2)
+    torch.testing.assert_close(size_target, torch.tensor([[math.log(2.0), math.log(2.0)]]))
 
 
-def test_objectness_peaks_are_local_maxima_in_pixels():
+def objectness_map(peaks, shape=(8, 12)):
+    """A map with class logits -5 but at ``peaks`` {(y, x): (logit, log_w, log_h)}."""
+    logits = torch.full((1, 5, *shape), -5.0)
+    logits[:, 3:] = 0.0
+    for (y, x), (value, log_w, log_h) in peaks.items():
+        logits[0, 1, y, x] = value
+        logits[0, 3, y, x], logits[0, 4, y, x] = log_w, log_h
+    return logits
+
+
+def test_objectness_peaks_are_local_maxima_sized_by_the_map():
     head = make_head()
-    logits = torch.full((1, 1, 8, 12), -5.0)
-    logits[0, 0, 3, 6] = 4.0  # the strongest peak, cell centre (52, 28) px at stride 8
-    logits[0, 0, 3, 7] = 3.0  # its neighbour: not a local maximum
-    logits[0, 0, 6, 1] = 2.0
-    boxes = head.objectness_peaks(logits, 2, size=10.0)
-    torch.testing.assert_close(boxes, torch.tensor([[[47.0, 23.0, 57.0, 33.0],
-                                                     [7.0, 47.0, 17.0, 57.0]]]))
+    logits = objectness_map({
+        (3, 6): (4.0, math.log(2.0), 0.0),  # the strongest: centre (52, 28) px, 16 x 8 px
+        (3, 7): (3.0, 0.0, 0.0),  # its neighbour: not a local maximum
+        (6, 1): (2.0, 0.0, math.log(0.5))})  # centre (12, 52), 8 x 4 px
+    boxes = head.objectness_peaks(logits, 2)
+    torch.testing.assert_close(boxes, torch.tensor([[[44.0, 24.0, 60.0, 32.0],
+                                                     [8.0, 50.0, 16.0, 54.0]]]))
+
+
+def test_objectness_scores_read_the_heatmaps_at_box_centres():
+    head = make_head()
+    logits = objectness_map({(3, 6): (4.0, 0.0, 0.0)})
+    boxes = torch.tensor([[[44.0, 20.0, 60.0, 36.0], [0.0, 0.0, 8.0, 8.0]]])
+    scores = head.objectness_scores(logits, boxes)
+    assert scores.shape == (1, 2, 3)
+    assert scores[0, 0, 1] == pytest.approx(torch.sigmoid(torch.tensor(4.0)).item())
+    assert scores[0, 1].max() < 0.01
 
 
 def test_objectness_prior_starts_sampling_at_the_peaks(field):
     head = make_head(test_cfg=dict(prior_proposals=3, prior_t=0, eta=0.0, score_thr=0.0))
     head.eval()
-    # A map with one peak: with prior_t = 0 the first box starts (almost) exactly there, and the
-    # stages, whose box outputs start at zero, keep it.
+    # With prior_t = 0 the first box starts (almost) exactly at the peak, and the stages, whose
+    # box outputs start at zero, keep it.
+    logits = objectness_map({(2, 3): (5.0, math.log(2.0), math.log(2.0))}).repeat(2, 1, 1, 1)
     with torch.no_grad():
-        head.objectness[-1].bias.fill_(-5.0)
-        feats = sampler_for(field)
-        logits = torch.full((2, 1, 8, 12), -5.0)
-        logits[:, 0, 2, 3] = 5.0
-        steps = head.sample(feats.sample, torch.tensor([[[96.0, 64.0]]] * 2), logits)
+        steps = head.sample(sampler_for(field).sample, torch.tensor([[[96.0, 64.0]]] * 2), logits)
     assert len(steps) == 1
     torch.testing.assert_close(steps[0][1][:, 0], torch.tensor([[20.0, 12.0, 36.0, 28.0]] * 2),
                                atol=0.5, rtol=0)
+
+
+def test_objectness_score_fuses_the_map_into_the_detections(field):
+    head = make_head(test_cfg=dict(objectness_score=True, score_thr=0.0)).eval()
+    with torch.no_grad():
+        fused = head.predict(sampler_for(field), samples())[0]
+        head.test_cfg.objectness_score = False
+        plain = head.predict(sampler_for(field), samples())[0]
+    # An untrained map says 0.01 everywhere: fused scores are sqrt(p * 0.01) < p.
+    assert fused.scores.max() < plain.scores.max()
 
 
 class _Record(torch.nn.Module):
