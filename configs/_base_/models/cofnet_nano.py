@@ -60,10 +60,11 @@ model = dict(
         renewal_thr=0.5,
         ensemble=True,
         seed=0,
-        # Start 100 boxes at the objectness map's peaks (noised to t = 50) and score boxes with the
-        # map too: boxes from pure noise rarely land on objects a few pixels wide.
+        # Start 100 boxes at the objectness map's peaks, sampling from t = 7 (up to 8 steps), and
+        # score boxes with the map too: boxes from pure noise rarely land on objects a few pixels
+        # wide.
         prior_proposals=100,
-        prior_t=50,
+        prior_t=7,
         objectness_score=True,
         score_thr=0.15,
         nms=dict(type='nms', iou_threshold=0.5),

@@ -35,7 +35,7 @@ class FieldFeatures(NamedTuple):
 
 DEFAULT_TEST_CFG = dict(
     sampling_steps=1, eta=1.0, box_renewal=True, renewal_thr=0.5, ensemble=True, seed=0,
-    prior_proposals=0, prior_t=50, objectness_score=False,
+    prior_proposals=0, prior_t=7, objectness_score=False,
     score_thr=0.15, nms=dict(type='nms', iou_threshold=0.5), max_per_img=100)
 
 
@@ -59,10 +59,11 @@ class DiffusionBoxHead(BaseModule):
     The objectness map (CenterNet-style: per-class centre heatmaps and box sizes on the finest
     field level) is trained beside the boxes. Two test-time options use it, both off by default:
     ``prior_proposals=K`` starts the first K boxes at the K strongest peaks of the map (with the
-    map's sizes), diffused to step ``prior_t``, and samples from ``prior_t`` instead of T - 1 (as
-    SDEdit starts from a partly noised guess): boxes from pure noise rarely land on objects a few
-    pixels wide. ``objectness_score=True`` scores each box by the geometric mean of its class
-    probability and the map's value for that class at the box centre.
+    map's sizes) and samples from step ``prior_t`` instead of T - 1 (as SDEdit starts from a guess
+    instead of noise): boxes from pure noise rarely land on objects a few pixels wide. The guess
+    is not noised: noise of step t moves a box by a fraction of the image, more than such an
+    object's size even at small t. ``objectness_score=True`` scores each box by the geometric
+    mean of its class probability and the map's value for that class at the box centre.
 
     ``diffusion=False`` is the single-shot variant: learned proposal boxes and features (as
     Sparse R-CNN) go through the same stages once, without noise or step conditioning.
@@ -422,9 +423,7 @@ class DiffusionBoxHead(BaseModule):
             t_start = int(cfg.prior_t)
             prior = encode_boxes(self.objectness_peaks(objectness, int(cfg.prior_proposals)),
                                  img_wh, self.snr_scale)
-            k = prior.shape[1]
-            t_prior = torch.full((len(img_wh), ), t_start, device=img_wh.device)
-            x_t = torch.cat([self.schedule.q_sample(prior, t_prior, x_t[:, :k]), x_t[:, k:]], 1)
+            x_t = torch.cat([prior, x_t[:, prior.shape[1]:]], dim=1)
         for t, t_next in self.schedule.ddim_timesteps(int(cfg.sampling_steps), t_start):
             tt = torch.full((len(img_wh), ), t, dtype=torch.long, device=img_wh.device)
             cls_logits, boxes, noise = self.denoise(
