@@ -33,6 +33,7 @@ class FieldFeatures(NamedTuple):
     levels: list[Tensor]  # [B, C, H_l, W_l] per level, finest first
     sample: BoxSampler
 
+
 DEFAULT_TEST_CFG = dict(
     sampling_steps=1, eta=1.0, box_renewal=True, renewal_thr=0.5, ensemble=True, seed=0,
     prior_proposals=0, prior_t=7, objectness_score=False,

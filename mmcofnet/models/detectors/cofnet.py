@@ -44,7 +44,9 @@ class COFNet(BaseDetector):
         if not all(hasattr(self.neck, name) for name in ('build_levels', 'sample_levels')):
             raise TypeError(f'COFNet: neck {type(self.neck).__name__} has no build_levels/'
                             'sample_levels; use ContinuousScaleField')
-        self.bbox_head = MODELS.build(dict(bbox_head, train_cfg=train_cfg, test_cfg=test_cfg))
+        bbox_head = dict(bbox_head, train_cfg=train_cfg, test_cfg=test_cfg)
+        bbox_head.setdefault('objectness_stride', self.neck.in_strides[0])  # the finest level
+        self.bbox_head = MODELS.build(bbox_head)
         self.train_cfg = train_cfg
         self.test_cfg = test_cfg
 

@@ -84,6 +84,13 @@ def test_non_finite_loss_names_the_images(model_cfg):
         model(**data, mode='loss')
 
 
+def test_objectness_map_sits_on_the_finest_field_level(repo_root):
+    cfg = Config.fromfile(f'{repo_root}/configs/cofnet/cofnet_small_sky-synth.py').model
+    cfg.bbox_head.update(num_stages=1, num_proposals=10)
+    model = MODELS.build(cfg)
+    assert model.neck.in_strides[0] == 4 and model.bbox_head.objectness_stride == 4
+
+
 def test_neck_must_be_a_scale_field(model_cfg):
     cfg = copy.deepcopy(model_cfg)
     cfg.neck = dict(type='FPN', in_channels=[64, 128, 256], out_channels=96, num_outs=3)
