@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import json
 import logging
 import os.path as osp
+import sys
+from collections.abc import Callable
 
 import torch
 from mmdet.registry import DATASETS, MODELS
@@ -144,3 +148,23 @@ def random_batch(
         )
     )
     return dict(inputs=[image], data_samples=[sample])
+
+
+def print_rows(run: Callable[[], list[dict]], print_table: Callable[[list[dict]], None],
+               as_json: bool, logger_name: str) -> None:
+    """Runs a tool and prints its rows as a table, or as one JSON list alone on stdout.
+
+    Args:
+        run: Computes the rows (one dict per config).
+        print_table: Prints the rows as a table.
+        as_json: Print ``json.dumps(rows)`` on stdout, with all logging sent to stderr.
+        logger_name: Name of the tool's MMLogger, created while stdout is redirected so that its
+            handler writes to stderr.
+    """
+    if not as_json:
+        print_table(run())
+        return
+    with contextlib.redirect_stdout(sys.stderr):
+        MMLogger.get_instance(logger_name)
+        rows = run()
+    print(json.dumps(rows))

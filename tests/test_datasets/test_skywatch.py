@@ -157,6 +157,11 @@ def test_base_config_evaluates_another_split_from_the_command_line(repo_root, ro
         'test_dataloader.dataset.data_prefix.img': 'valid/',
     })
     dataset = DATASETS.build(cfg.test_dataloader.dataset)
-    assert [dataset[i]['inputs'].shape[1:] for i in range(3)] == [(80, 120), (60, 90), (80, 120)]
+    samples = [dataset[i] for i in range(3)]
+    assert [s['data_samples'].ori_shape for s in samples] == [(80, 120), (60, 90), (80, 120)]
+    # Full frames, padded to the stride by repeating the border.
+    assert [s['inputs'].shape[1:] for s in samples] == [(96, 128), (64, 96), (96, 128)]
+    image = samples[0]['inputs']
+    assert torch.equal(image[:, 80:, :120], image[:, 79:80, :120].expand(-1, 16, -1))
     results = evaluate_ground_truth(dataset, cfg.test_evaluator)
     assert results['coco/bbox_mAP'] == pytest.approx(1.0)

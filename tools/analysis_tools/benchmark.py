@@ -37,8 +37,6 @@ the order given, with the keys ``config``, ``checkpoint``, ``device``, ``input``
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import os
 import resource
 import statistics
@@ -50,12 +48,11 @@ from dataclasses import dataclass, field
 
 import torch
 from mmengine.config import DictAction
-from mmengine.logging import MMLogger
 from mmengine.utils import ProgressBar
 from torch import nn
 
 import mmcofnet  # noqa: F401  (registers the components)
-from mmcofnet.apis import build_detector, load_config, load_test_batches, random_batch
+from mmcofnet.apis import build_detector, load_config, load_test_batches, print_rows, random_batch
 from mmcofnet.utils import keep_freed_memory, release_freed_memory
 
 MB = 2**20
@@ -301,14 +298,7 @@ def main() -> None:
     keep_freed_memory()  # as tools/train.py and tools/test.py do
     # mmdet's heads call the deprecated torch.cuda.amp.autocast on every forward.
     warnings.filterwarnings('ignore', category=FutureWarning)
-    if not args.json:
-        print_table(run(args))
-        return
-    with contextlib.redirect_stdout(sys.stderr):  # stdout: the JSON alone
-        MMLogger.get_instance('mmcofnet-benchmark')  # its handler binds the redirected stdout
-        rows = run(args)
-    print(json.dumps(rows))
-
+    print_rows(lambda: run(args), print_table, args.json, 'mmcofnet-benchmark')
 
 if __name__ == '__main__':
     main()

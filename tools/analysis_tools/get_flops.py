@@ -22,20 +22,16 @@ and ``ratio`` (``flops_g`` and ``params_m`` divided by the first config's).
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import os
-import sys
 import warnings
 
 import torch
 from mmengine.analysis import get_model_complexity_info
 from mmengine.config import DictAction
-from mmengine.logging import MMLogger
 from torch import nn
 
 import mmcofnet  # noqa: F401  (registers the components)
-from mmcofnet.apis import build_detector, load_config, load_test_batches, random_batch
+from mmcofnet.apis import build_detector, load_config, load_test_batches, print_rows, random_batch
 from mmcofnet.utils import keep_freed_memory
 
 
@@ -136,14 +132,7 @@ def main() -> None:
     args = parse_args()
     keep_freed_memory()  # as the other tools do
     warnings.filterwarnings('ignore', category=FutureWarning)  # mmdet's torch.cuda.amp.autocast
-    if not args.json:
-        print_table(run(args))
-        return
-    with contextlib.redirect_stdout(sys.stderr):  # stdout: the JSON alone
-        MMLogger.get_instance('mmcofnet-get-flops')  # its handler binds the redirected stdout
-        rows = run(args)
-    print(json.dumps(rows))
-
+    print_rows(lambda: run(args), print_table, args.json, 'mmcofnet-get-flops')
 
 if __name__ == '__main__':
     main()
