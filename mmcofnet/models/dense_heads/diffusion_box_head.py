@@ -67,7 +67,8 @@ class DiffusionBoxHead(BaseModule):
     mean of its class probability and the map's value for that class at the box centre.
 
     ``diffusion=False`` is the single-shot variant: learned proposal boxes and features (as
-    Sparse R-CNN) go through the same stages once, without noise or step conditioning.
+    Sparse R-CNN) go through the same stages once, without noise or step conditioning (with
+    ``prior_proposals``, the map's peaks replace the first learned boxes).
 
     Args:
         num_classes: Number of classes.
@@ -407,10 +408,15 @@ class DiffusionBoxHead(BaseModule):
         Returns:
             list: per step, class logits ``[B, N, K]`` and boxes ``[B, N, 4]`` (xyxy px).
         """
-        if not self.diffusion:
-            cls_logits, boxes, _ = self.denoise(sampler, *self._proposals(len(img_wh), img_wh))[-1]
-            return [(cls_logits, boxes)]
         cfg = self.test_cfg
+        use_prior = cfg.prior_proposals > 0 and objectness is not None
+        if not self.diffusion:
+            boxes, _, _, _, query = self._proposals(len(img_wh), img_wh)
+            if use_prior:  # the map's peaks replace the first learned boxes
+                prior = self.objectness_peaks(objectness, int(cfg.prior_proposals))
+                boxes = torch.cat([prior, boxes[:, prior.shape[1]:]], dim=1)
+            cls_logits, boxes, _ = self.denoise(sampler, boxes, img_wh, query=query)[-1]
+            return [(cls_logits, boxes)]
         generators = [torch.Generator(img_wh.device).manual_seed(int(cfg.seed)) for _ in img_wh]
 
         def normal() -> Tensor:  # one stream per image: results do not depend on the batch
@@ -420,7 +426,7 @@ class DiffusionBoxHead(BaseModule):
             ])
 
         x_t, steps, t_start = normal(), [], None
-        if cfg.prior_proposals > 0 and objectness is not None:
+        if use_prior:
             t_start = int(cfg.prior_t)
             prior = encode_boxes(self.objectness_peaks(objectness, int(cfg.prior_proposals)),
                                  img_wh, self.snr_scale)
