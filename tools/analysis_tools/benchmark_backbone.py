@@ -22,7 +22,6 @@ import time
 import warnings
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-import mmdet
 import torch
 from mmdet.registry import MODELS
 from mmengine.config import Config, DictAction
@@ -32,27 +31,10 @@ import mmcofnet  # noqa: F401  (registers MambaBackbone)
 from mmcofnet.models.ops import selective_scan_backend
 from mmcofnet.utils import keep_freed_memory
 
-# RTMDet-tiny's backbone and neck, read from mmdet's own config when it is installed with mmdet
-# (.mim); these literals, copied from it, are the fallback.
+# RTMDet-tiny as this repository's baselines build it (mmdet's settings, BN instead of SyncBN).
 RTMDET_TINY_CONFIG = osp.join(
-    osp.dirname(mmdet.__file__), '.mim', 'configs', 'rtmdet', 'rtmdet_tiny_8xb32-300e_coco.py')
-RTMDET_TINY_BACKBONE = dict(
-    type='CSPNeXt',
-    arch='P5',
-    expand_ratio=0.5,
-    deepen_factor=0.167,
-    widen_factor=0.375,
-    channel_attention=True,
-    norm_cfg=dict(type='SyncBN'),
-    act_cfg=dict(type='SiLU', inplace=True))
-RTMDET_TINY_NECK = dict(
-    type='CSPNeXtPAFPN',
-    in_channels=[96, 192, 384],
-    out_channels=96,
-    num_csp_blocks=1,
-    expand_ratio=0.5,
-    norm_cfg=dict(type='SyncBN'),
-    act_cfg=dict(type='SiLU', inplace=True))
+    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs', '_base_', 'models',
+    'rtmdet_tiny.py')
 
 
 def parse_args() -> argparse.Namespace:
@@ -108,19 +90,9 @@ def time_forwards(runs: Sequence[Tuple[Callable[[torch.Tensor], object], int]],
 
 
 def build_rtmdet_tiny() -> nn.Module:
-    """RTMDet-tiny backbone + neck, built from mmdet's registry without pretrained weights."""
-    if osp.exists(RTMDET_TINY_CONFIG):
-        model_cfg = Config.fromfile(RTMDET_TINY_CONFIG).model
-        backbone_cfg, neck_cfg = model_cfg.backbone.to_dict(), model_cfg.neck.to_dict()
-    else:
-        backbone_cfg, neck_cfg = dict(RTMDET_TINY_BACKBONE), dict(RTMDET_TINY_NECK)
-    backbone_cfg.pop('init_cfg', None)  # timing needs no ImageNet weights (nor a download)
-    modules = []
-    for cfg in (backbone_cfg, neck_cfg):
-        # SyncBN needs a process group; in eval mode it computes exactly what BN does.
-        cfg['norm_cfg'] = dict(cfg['norm_cfg'], type='BN')
-        modules.append(MODELS.build(cfg))
-    return nn.Sequential(*modules)
+    """RTMDet-tiny backbone + neck (configs/_base_/models/rtmdet_tiny.py), no pretrained weights."""
+    model_cfg = Config.fromfile(RTMDET_TINY_CONFIG).model
+    return nn.Sequential(MODELS.build(model_cfg.backbone), MODELS.build(model_cfg.neck))
 
 
 def run(args: argparse.Namespace) -> Dict[str, object]:
