@@ -301,14 +301,15 @@ class DiffusionBoxHead(BaseModule):
             InstanceData(bboxes=get_box_tensor(s.gt_instances.bboxes), labels=s.gt_instances.labels)
             for s in batch_data_samples
         ]
-        img_wh = self._image_sizes(img_metas, self._device_tensor())
+        img_wh = self._image_sizes(img_metas)
         if self.diffusion:
             _, noise, x_t, t = self.noised_targets([g.bboxes for g in gts], img_wh)
             outputs = self.denoise(sampler, decode_boxes(x_t, img_wh, self.snr_scale), img_wh,
                                    t, x_t)
         else:
             noise = None
-            outputs = self.denoise(sampler, *self._proposals(len(gts), img_wh))
+            boxes, query = self._proposals(img_wh)
+            outputs = self.denoise(sampler, boxes, img_wh, query=query)
         losses = {}
         for k, (cls_logits, boxes, pred_noise) in enumerate(outputs):
             _check_finite(f'stage {k} predictions', (cls_logits, boxes), img_metas)
@@ -411,7 +412,7 @@ class DiffusionBoxHead(BaseModule):
         cfg = self.test_cfg
         use_prior = cfg.prior_proposals > 0 and objectness is not None
         if not self.diffusion:
-            boxes, _, _, _, query = self._proposals(len(img_wh), img_wh)
+            boxes, query = self._proposals(img_wh)
             if use_prior:  # the map's peaks replace the first learned boxes
                 prior = self.objectness_peaks(objectness, int(cfg.prior_proposals))
                 boxes = torch.cat([prior, boxes[:, prior.shape[1]:]], dim=1)
@@ -503,7 +504,7 @@ class DiffusionBoxHead(BaseModule):
             list[InstanceData]: one per image.
         """
         img_metas = [s.metainfo for s in batch_data_samples]
-        img_wh = self._image_sizes(img_metas, self._device_tensor())
+        img_wh = self._image_sizes(img_metas)
         objectness = self._objectness(feats)
         steps = self.sample(feats.sample, img_wh, objectness)
         if not self.test_cfg.ensemble:
@@ -542,12 +543,12 @@ class DiffusionBoxHead(BaseModule):
 
     # -- helpers -----------------------------------------------------------------------------
 
-    def _proposals(self, batch_size: int, img_wh: Tensor) -> tuple:
-        """Single-shot arguments of :meth:`denoise`: boxes ``[B, N, 4]``, no steps, queries."""
+    def _proposals(self, img_wh: Tensor) -> tuple[Tensor, Tensor]:
+        """Single-shot learned boxes ``[B, N, 4]`` (xyxy px) and queries ``[B, N, D]``."""
+        batch_size = len(img_wh)
         norm = self.proposal_boxes.clamp(0, 1).expand(batch_size, -1, -1)
         boxes = decode_boxes(norm * 2 - 1, img_wh, 1.0)
-        query = self.proposal_feats.weight.expand(batch_size, -1, -1)
-        return boxes, img_wh, None, None, query
+        return boxes, self.proposal_feats.weight.expand(batch_size, -1, -1)
 
     def _objectness(self, feats: FieldFeatures) -> Tensor | None:
         """The objectness map when a test option uses it (it is not computed otherwise)."""
@@ -563,13 +564,9 @@ class DiffusionBoxHead(BaseModule):
             scores = (scores * self.objectness_scores(objectness, boxes)).sqrt()
         return scores
 
-    def _device_tensor(self) -> Tensor:
-        return self.schedule.alphas_cumprod
-
-    @staticmethod
-    def _image_sizes(img_metas: list[dict], like: Tensor) -> Tensor:
-        """``[B, 1, 2]`` (width, height) of each image from ``img_shape``."""
-        return like.new_tensor([[m['img_shape'][::-1]] for m in img_metas], dtype=torch.float32)
+    def _image_sizes(self, img_metas: list[dict]) -> Tensor:
+        """``[B, 1, 2]`` (width, height) of each image from ``img_shape``, on the head's device."""
+        return self.schedule.alphas_cumprod.new_tensor([[m['img_shape'][::-1]] for m in img_metas])
 
 
 def _check_finite(what: str, tensors: dict[str, Tensor] | tuple[Tensor, ...],
