@@ -33,27 +33,10 @@ def selective_scan_ref(
     delta_softplus: bool = False,
     return_last_state: bool = False,
 ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
-    """Selective scan, one time step at a time.
+    """Selective scan, one time step at a time: the reference every fast path is tested against.
 
-    For every batch ``b``, channel ``d`` and state ``n``::
-
-        dt_t = softplus(delta_t + delta_bias)   (bias / softplus optional)
-        x_t  = exp(dt_t * A) * x_{t-1} + dt_t * B_t * u_t
-        y_t  = sum_n C_t * x_t + D * u_t
-        out  = y * silu(z)                     (if z is given)
-
-    Args:
-        u (Tensor): Input, ``[batch, dim, L]``.
-        delta (Tensor): Step sizes, ``[batch, dim, L]``.
-        A (Tensor): Real state matrix (diagonal), ``[dim, N]``.
-        B (Tensor): Input matrix, ``[dim, N]`` (constant), ``[batch, N, L]`` or grouped
-            ``[batch, G, N, L]`` (channel ``d`` uses group ``d // (dim // G)``).
-        C (Tensor): Output matrix, same layouts as ``B``.
-        D (Tensor, optional): Skip connection, ``[dim]``.
-        z (Tensor, optional): Gate, ``[batch, dim, L]``; the output is multiplied by ``silu(z)``.
-        delta_bias (Tensor, optional): Added to ``delta``, ``[dim]``.
-        delta_softplus (bool): Apply softplus to ``delta`` (after the bias).
-        return_last_state (bool): Also return the final state.
+    Same arguments and recurrence as :func:`mmcofnet.models.ops.selective_scan` (mamba-ssm's
+    ``selective_scan_ref``), without the backend choice.
 
     Returns:
         Tensor | tuple[Tensor, Tensor]: ``out`` ``[batch, dim, L]`` in ``u``'s dtype and, if
