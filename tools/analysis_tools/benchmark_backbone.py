@@ -6,6 +6,7 @@ Examples::
     python tools/analysis_tools/benchmark_backbone.py --arch small --block-type mamba --json
     python tools/analysis_tools/benchmark_backbone.py --compare-rtmdet --json
     python tools/analysis_tools/benchmark_backbone.py --cfg-options d_state=8 ssm_ratio=1.0
+    python tools/analysis_tools/benchmark_backbone.py --device cuda --compare-rtmdet --json
 
 Every timing is a no-grad forward in eval mode on a batch of one square image, after warm-up
 runs; the median over ``--repeat`` runs is reported. All runs take turns, so a busy spell of a
@@ -46,6 +47,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--warmup', type=int, default=2, help='untimed runs per size')
     parser.add_argument('--repeat', type=int, default=5, help='timed runs per size (median)')
     parser.add_argument('--threads', type=int, default=None, help='torch.set_num_threads')
+    parser.add_argument('--device', default='cpu', help="'cpu' or 'cuda' (CUDA times synchronise)")
     parser.add_argument(
         '--timer',
         choices=['wall', 'cpu'],
@@ -69,13 +71,16 @@ def parse_args() -> argparse.Namespace:
 def time_forwards(runs: Sequence[Tuple[Callable[[torch.Tensor], object], int]],
                   warmup: int,
                   repeat: int,
-                  clock: Callable[[], float] = time.perf_counter) -> List[float]:
+                  clock: Callable[[], float] = time.perf_counter,
+                  device: str = 'cpu') -> List[float]:
     """Median time (ms, by ``clock``) of each ``(forward, size)`` run on a 3 x size x size image.
 
     The runs take turns (round robin) rather than one after the other, so that a slow spell of a
-    shared machine falls on all of them alike and the ratios between them stay meaningful.
+    shared machine falls on all of them alike and the ratios between them stay meaningful. On
+    CUDA each timed run ends with a synchronisation, so it counts the kernels, not their launch.
     """
-    inputs = [torch.randn(1, 3, size, size) for _, size in runs]
+    inputs = [torch.randn(1, 3, size, size, device=device) for _, size in runs]
+    sync = torch.cuda.synchronize if torch.device(device).type == 'cuda' else lambda: None
     times: List[List[float]] = [[] for _ in runs]
     with torch.inference_mode():
         for _ in range(warmup):
@@ -83,8 +88,10 @@ def time_forwards(runs: Sequence[Tuple[Callable[[torch.Tensor], object], int]],
                 forward(x)
         for _ in range(repeat):
             for (forward, _), x, run_times in zip(runs, inputs, times):
+                sync()
                 start = clock()
                 forward(x)
+                sync()
                 run_times.append((clock() - start) * 1000)
     return [statistics.median(run_times) for run_times in times]
 
@@ -101,21 +108,22 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
     torch.manual_seed(0)
     model = MODELS.build(
         dict(type='MambaBackbone', arch=args.arch, block_type=args.block_type,
-             **args.cfg_options)).eval()
+             **args.cfg_options)).to(args.device).eval()
     sizes = list(args.sizes)
     runs = [(model, size) for size in sizes]
     if args.compare_rtmdet:
         if 640 not in sizes:
             runs.append((model, 640))
-        runs.append((build_rtmdet_tiny().eval(), 640))
+        runs.append((build_rtmdet_tiny().to(args.device).eval(), 640))
     clock = time.process_time if args.timer == 'cpu' else time.perf_counter
-    ms = time_forwards(runs, args.warmup, args.repeat, clock)
+    ms = time_forwards(runs, args.warmup, args.repeat, clock, args.device)
     by_size = dict(zip(sizes, ms))
     result: Dict[str, object] = dict(
         arch=args.arch,
         block_type=args.block_type,
         cfg_options=args.cfg_options,
-        scan_backend=selective_scan_backend('cpu'),
+        device=args.device,
+        scan_backend=selective_scan_backend(args.device),
         threads=torch.get_num_threads(),
         timer=args.timer,
         sizes=sizes,
@@ -135,7 +143,8 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
 def print_table(result: Dict[str, object]) -> None:
     print(f"MambaBackbone arch={result['arch']} block_type={result['block_type']} "
           f"{result['cfg_options'] or ''} params={result['params_m']}M "
-          f"scan={result['scan_backend']} threads={result['threads']} timer={result['timer']}")
+          f"device={result['device']} scan={result['scan_backend']} "
+          f"threads={result['threads']} timer={result['timer']}")
     print(f"{'size':>6} {'ms':>10} {'ms / Mpx':>10}")
     for size, ms in zip(result['sizes'], result['ms']):
         print(f'{size:>6} {ms:>10.1f} {ms / (size * size / 1e6):>10.1f}')
