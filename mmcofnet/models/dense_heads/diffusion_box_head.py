@@ -23,7 +23,7 @@ from ..task_modules.box_encoding import decode_boxes, encode_boxes, random_boxes
 from ..task_modules.noise_schedule import NoiseSchedule
 
 # ``sampler(boxes [B, N, 4] xyxy px) -> [B, N, C, R, R]``: features at each box, for example
-# ``functools.partial(ContinuousScaleField.sample_levels, levels)``.
+# ``ContinuousScaleField.box_sampler(levels)``.
 BoxSampler = Callable[[Tensor], Tensor]
 
 

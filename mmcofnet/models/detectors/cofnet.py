@@ -1,8 +1,6 @@
 """COFNet: MambaBackbone -> Continuous Scale Field -> diffusion box head."""
 from __future__ import annotations
 
-from functools import partial
-
 from mmdet.models.detectors.base import BaseDetector
 from mmdet.registry import MODELS
 from mmdet.structures import OptSampleList, SampleList
@@ -18,11 +16,11 @@ class COFNet(BaseDetector):
 
     The backbone's maps become the levels of a :class:`ContinuousScaleField`; the box head reads
     per-box features from the field, each at the box's own continuous scale
-    (``neck.sample_levels``), while it denoises boxes.
+    (``neck.box_sampler``), while it denoises boxes.
 
     Args:
         backbone: Backbone config (``MambaBackbone``).
-        neck: Neck config; it must provide ``build_levels`` and ``sample_levels`` (the
+        neck: Neck config; it must provide ``build_levels`` and ``box_sampler`` (the
             ``ContinuousScaleField`` does).
         bbox_head: Head config (``DiffusionBoxHead``).
         train_cfg, test_cfg: Passed to the head (matcher; sampling and post-processing).
@@ -41,9 +39,9 @@ class COFNet(BaseDetector):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone)
         self.neck = MODELS.build(neck)
-        if not all(hasattr(self.neck, name) for name in ('build_levels', 'sample_levels')):
+        if not all(hasattr(self.neck, name) for name in ('build_levels', 'box_sampler')):
             raise TypeError(f'COFNet: neck {type(self.neck).__name__} has no build_levels/'
-                            'sample_levels; use ContinuousScaleField')
+                            'box_sampler; use ContinuousScaleField')
         bbox_head = dict(bbox_head, train_cfg=train_cfg, test_cfg=test_cfg)
         bbox_head.setdefault('objectness_stride', self.neck.in_strides[0])  # the finest level
         self.bbox_head = MODELS.build(bbox_head)
@@ -56,7 +54,7 @@ class COFNet(BaseDetector):
 
     def _field(self, batch_inputs: Tensor) -> FieldFeatures:
         levels = self.extract_feat(batch_inputs)
-        return FieldFeatures(levels, partial(self.neck.sample_levels, levels))
+        return FieldFeatures(levels, self.neck.box_sampler(levels))
 
     def loss(self, batch_inputs: Tensor, batch_data_samples: SampleList) -> dict[str, Tensor]:
         """Losses of a batch (a non-finite prediction or loss raises, naming the images)."""

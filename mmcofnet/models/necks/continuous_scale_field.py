@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -35,6 +35,12 @@ class ContinuousScaleField(BaseModule):
     convolutions on the coarsest map, as FPN's extra levels do. The FiLM projection starts at
     zero, so an untrained field equals the blended levels.
 
+    gamma and beta act on whole maps: each of their weights moves every pixel of a channel at
+    once. Under Adam every weight steps by about the learning rate, so at the convolutions' rate
+    the modulation swings whole channels (on halmstad-sky at lr 5e-4 gamma reached -1, switching
+    channels off, and the detector learnt nothing: README, "CSF vs FPN"). ``modulation_scale``
+    multiplies the FiLM output, which slows the modulation by that factor.
+
     Args:
         in_channels: Channels of each backbone level.
         out_channels: Channels of the field.
@@ -45,6 +51,8 @@ class ContinuousScaleField(BaseModule):
         embed_dims: Width of the SIREN scale embedding psi(s).
         siren_layers: Sine layers of the SIREN.
         omega_0: Frequency factor of the SIREN.
+        modulation_scale: Factor on the FiLM output (gamma, beta); under Adam it is the
+            modulation's learning speed relative to the convolutions'.
         roi_size: Side of the per-box feature grid returned by :meth:`sample`.
         box_scale_ref: Box size (sqrt of area, px) sampled at scale 0 (stride 4); a box k times
             larger is sampled at stride 4k, capped at the coarsest input level.
@@ -62,6 +70,7 @@ class ContinuousScaleField(BaseModule):
                  embed_dims: int = 64,
                  siren_layers: int = 3,
                  omega_0: float = 3.0,
+                 modulation_scale: float = 0.1,
                  roi_size: int = 7,
                  box_scale_ref: float = 8.0,
                  conv_cfg: OptConfigType = None,
@@ -87,6 +96,7 @@ class ContinuousScaleField(BaseModule):
         self.out_scales = scales
         self.top_down = top_down
         self.roi_size = roi_size
+        self.modulation_scale = modulation_scale
         self.box_scale_ref = box_scale_ref
 
         conv_kwargs = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
@@ -166,7 +176,8 @@ class ContinuousScaleField(BaseModule):
 
     def modulation(self, scales: Tensor) -> tuple[Tensor, Tensor]:
         """FiLM parameters of psi(s): ``gamma`` and ``beta``, each ``[..., out_channels]``."""
-        gamma, beta = self.film(self.scale_embed(scales)).chunk(2, dim=-1)
+        film = self.modulation_scale * self.film(self.scale_embed(scales))
+        gamma, beta = film.chunk(2, dim=-1)
         return gamma, beta
 
     # -- the three ways to read the field ----------------------------------------------------
@@ -246,10 +257,80 @@ class ContinuousScaleField(BaseModule):
         return self.sample_levels(self.build_levels(feats, max_scale=0.0), boxes)
 
     def sample_levels(self, levels: Sequence[Tensor], boxes: Tensor) -> Tensor:
-        """:meth:`sample` on levels from :meth:`build_levels` (reuse them across calls).
+        """:meth:`sample` on levels from :meth:`build_levels` (see :meth:`box_sampler`)."""
+        return self.box_sampler(levels)(boxes)
+
+    def box_sampler(self, levels: Sequence[Tensor]) -> Callable[[Tensor], Tensor]:
+        """A per-box sampler of these levels, for repeated calls (the diffusion head's stages).
 
         RoI-Align-style sampling (one bilinear sample per bin centre) of the two levels around
-        each box's scale, blended by log-stride and FiLM-modulated by psi(s_box).
+        each box's scale, blended by log-stride and FiLM-modulated by psi(s_box): the function of
+        :meth:`sample_levels_reference`, computed as one weighted bag of 8 taps (2 levels x 4
+        corners) per bin (``embedding_bag``: gather and sum fused) from a channels-last table of
+        every level's pixels, built once here. On a CPU that is many times faster than
+        ``grid_sample`` on each level, whose NCHW reads stride over the channels.
+
+        Args:
+            levels: Output of :meth:`build_levels` (``[B, C, H_l, W_l]``, finest first).
+
+        Returns:
+            Callable: ``boxes [B, N, 4]`` (xyxy, input pixels) ->
+            ``[B, N, out_channels, roi_size, roi_size]``.
+        """
+        levels = list(levels[:len(self.in_strides)])
+        batch, channels = levels[0].shape[:2]
+        heights = [lvl.shape[-2] for lvl in levels]
+        widths = [lvl.shape[-1] for lvl in levels]
+        pixels = [h * w for h, w in zip(heights, widths)]
+        # [B * P, C]: image-major, then level, then row-major pixels (P pixels per image).
+        table = torch.cat([lvl.flatten(2) for lvl in levels], dim=2).transpose(1, 2)
+        table = table.reshape(-1, channels)
+        offsets = [0]
+        for count in pixels[:-1]:
+            offsets.append(offsets[-1] + count)
+        device = levels[0].device
+        level_info = torch.tensor([self.in_strides[:len(levels)], heights, widths, offsets],
+                                  device=device)  # [4, L]: stride, H, W, offset
+
+        def sample(boxes: Tensor) -> Tensor:
+            if boxes.dim() != 3 or boxes.shape[-1] != 4 or boxes.shape[0] != batch:
+                raise ValueError(f'ContinuousScaleField.sample: boxes must be [B={batch}, N, 4],'
+                                 f' got {tuple(boxes.shape)}')
+            n, r = boxes.shape[1], self.roi_size
+            scales = self.box_scales(boxes)  # [B, N]
+            lower, upper, weight = self._bracket(scales, len(levels))
+            level = torch.stack([lower, upper], dim=-1)  # [B, N, 2]
+            stride, height, width, offset = level_info[:, level]  # each [B, N, 2]
+            frac = (torch.arange(r, device=boxes.device, dtype=boxes.dtype) + 0.5) / r
+            xs = boxes[..., 0:1] + frac * (boxes[..., 2:3] - boxes[..., 0:1])  # [B, N, R]
+            ys = boxes[..., 1:2] + frac * (boxes[..., 3:4] - boxes[..., 1:2])
+            # Pixel coordinates on each level (align_corners=False), clamped as padding='border'.
+            x0, x1, wx = _bilinear_taps(xs[:, :, None] / stride[..., None] - 0.5, width)
+            y0, y1, wy = _bilinear_taps(ys[:, :, None] / stride[..., None] - 0.5, height)
+            base = offset + torch.arange(batch, device=device)[:, None, None] * sum(pixels)
+            rows = [(y0, 1 - wy), (y1, wy)]  # [B, N, 2, R(y)] each
+            cols = [(x0, 1 - wx), (x1, wx)]  # [B, N, 2, R(x)] each
+            index = torch.stack([
+                base[..., None, None] + (yi * width[..., None])[..., :, None] + xi[..., None, :]
+                for yi, _ in rows for xi, _ in cols], dim=-1)  # [B, N, 2, R, R, 4]
+            blend = torch.stack([1 - weight, weight], dim=-1)  # [B, N, 2]
+            taps = torch.stack([wyi[..., :, None] * wxi[..., None, :]
+                                for _, wyi in rows for _, wxi in cols], dim=-1)
+            taps = taps * blend[..., None, None, None]  # [B, N, 2, R, R, 4]
+            # One bag of 8 weighted taps per bin: gather and weighted sum in one fused kernel.
+            index = index.permute(0, 1, 3, 4, 2, 5).reshape(-1, 8)
+            taps = taps.permute(0, 1, 3, 4, 2, 5).reshape(-1, 8).to(table.dtype)
+            out = F.embedding_bag(index, table, per_sample_weights=taps, mode='sum')
+            out = out.view(batch, n, r * r, channels)
+            gamma, beta = self.modulation(scales)  # [B, N, C]
+            out = out * (1 + gamma[:, :, None]) + beta[:, :, None]
+            # [B, N, C, R, R] as a view of the channels-last result (no copy).
+            return out.view(batch, n, r, r, channels).permute(0, 1, 4, 2, 3)
+
+        return sample
+
+    def sample_levels_reference(self, levels: Sequence[Tensor], boxes: Tensor) -> Tensor:
+        """Reference of :meth:`box_sampler`: ``grid_sample`` on every level, then the blend.
 
         Args:
             levels: Output of :meth:`build_levels`.
@@ -259,9 +340,6 @@ class ContinuousScaleField(BaseModule):
             Tensor: ``[B, N, out_channels, roi_size, roi_size]``.
         """
         levels = levels[:len(self.in_strides)]
-        if boxes.dim() != 3 or boxes.shape[-1] != 4 or boxes.shape[0] != levels[0].shape[0]:
-            raise ValueError(f'ContinuousScaleField.sample: boxes must be [B={levels[0].shape[0]},'
-                             f' N, 4], got {tuple(boxes.shape)}')
         b, n = boxes.shape[:2]
         r = self.roi_size
         scales = self.box_scales(boxes)  # [B, N]
@@ -284,6 +362,23 @@ class ContinuousScaleField(BaseModule):
             out = out + w_level[..., None, None, None] * sampled
         gamma, beta = self.modulation(scales)
         return out * (1 + gamma[..., None, None]) + beta[..., None, None]
+
+
+def _bilinear_taps(coords: Tensor, size: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Neighbouring indices and the upper one's weight of coordinates clamped to [0, size - 1].
+
+    Args:
+        coords: ``[..., R]`` pixel coordinates (pixel centres at integers).
+        size: ``[...]`` number of pixels along the axis.
+
+    Returns:
+        tuple: lower and upper indices (``[..., R]`` long) and the upper index's weight.
+    """
+    limit = (size - 1)[..., None]
+    coords = torch.minimum(coords.clamp(min=0), limit.to(coords.dtype))
+    lower = coords.floor()
+    index = lower.long()
+    return index, torch.minimum(index + 1, limit), coords - lower
 
 
 def _resize(x: Tensor, size: tuple[int, int]) -> Tensor:

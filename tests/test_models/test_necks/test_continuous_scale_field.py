@@ -24,7 +24,8 @@ def make_feats(batch=2, size=(64, 96)):
 
 def make_neck(**kwargs):
     torch.manual_seed(1)
-    cfg = dict(type='ContinuousScaleField', in_channels=IN_CHANNELS, out_channels=16)
+    cfg = dict(type='ContinuousScaleField', in_channels=IN_CHANNELS, out_channels=16,
+               modulation_scale=1.0)
     cfg.update(kwargs)
     neck = MODELS.build(cfg)
     neck.init_weights()
@@ -74,6 +75,26 @@ def test_untrained_modulation_is_identity():
     feats = make_feats()
     with torch.no_grad():
         torch.testing.assert_close(neck(feats)[0], neck.build_levels(feats)[1])
+
+
+def test_modulation_scale_slows_the_modulation_under_adam():
+    # One Adam step moves every weight by about lr, whatever its gradient's size: the FiLM output,
+    # shared by whole maps, then moves in proportion to modulation_scale.
+    feats = make_feats()
+    swings = []
+    for scale in (1.0, 0.1):
+        torch.manual_seed(1)
+        neck = MODELS.build(dict(type='ContinuousScaleField', in_channels=IN_CHANNELS,
+                                 out_channels=16, modulation_scale=scale))
+        neck.init_weights()
+        optimizer = torch.optim.Adam(neck.parameters(), lr=1e-2)
+        sum(out.square().mean() for out in neck(feats)).backward()
+        optimizer.step()
+        with torch.no_grad():
+            gamma, beta = neck.modulation(torch.tensor(neck.out_scales))
+        swings.append(torch.cat([gamma, beta]).abs().max())
+    assert swings[0] > 0
+    assert swings[1] / swings[0] == pytest.approx(0.1, rel=0.05)
 
 
 def test_query_is_continuous_in_scale():
@@ -136,6 +157,26 @@ def test_sample_at_a_level_scale_equals_roi_align_on_that_level():
         gamma, beta = neck.modulation(torch.tensor(2 / 3))
     torch.testing.assert_close(out, ref * (1 + gamma[:, None, None]) + beta[:, None, None],
                                atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize('batch', [1, 3])
+def test_box_sampler_matches_the_grid_sample_reference(batch):
+    neck = make_neck(roi_size=5)
+    feats = [f.requires_grad_() for f in make_feats(batch=batch, size=(64, 96))]
+    torch.manual_seed(2)
+    # Sub-pixel to larger-than-the-image boxes, some partly outside (border clamping).
+    xy = torch.rand(batch, 40, 2) * torch.tensor([110., 80.]) - 8
+    boxes = torch.cat([xy, xy + torch.rand(batch, 40, 2)**3 * 120 + 0.2], dim=-1)
+    levels = neck.build_levels(feats, max_scale=0.0)
+    fast = neck.box_sampler(levels)(boxes)
+    ref = neck.sample_levels_reference(levels, boxes)
+    assert fast.shape == ref.shape == (batch, 40, 16, 5, 5)
+    torch.testing.assert_close(fast, ref, atol=1e-5, rtol=1e-5)
+    weights = torch.randn_like(ref)
+    grads = [torch.autograd.grad((out * weights).sum(), feats, retain_graph=True)
+             for out in (fast, ref)]
+    for fast_grad, ref_grad in zip(*grads):
+        torch.testing.assert_close(fast_grad, ref_grad, atol=1e-5, rtol=1e-5)
 
 
 def test_sample_is_continuous_in_box_size():
@@ -201,3 +242,5 @@ def test_wrong_inputs_are_named():
         neck(make_feats()[:3])
     with pytest.raises(ValueError, match=r'boxes must be \[B=2, N, 4\]'):
         neck.sample(make_feats(), torch.zeros(2, 3))
+    with pytest.raises(ValueError, match=r'boxes must be \[B=2, N, 4\]'):
+        neck.sample(make_feats(), torch.zeros(1, 3, 4))
