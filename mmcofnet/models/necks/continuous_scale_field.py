@@ -284,7 +284,7 @@ class ContinuousScaleField(BaseModule):
         pixels = [h * w for h, w in zip(heights, widths)]
         # [B * P, C]: image-major, then level, then row-major pixels (P pixels per image).
         table = torch.cat([lvl.flatten(2) for lvl in levels], dim=2).transpose(1, 2)
-        table = table.reshape(-1, channels)
+        table = table.reshape(-1, channels).contiguous()  # rows of C contiguous floats
         offsets = [0]
         for count in pixels[:-1]:
             offsets.append(offsets[-1] + count)
@@ -323,7 +323,7 @@ class ContinuousScaleField(BaseModule):
             out = F.embedding_bag(index, table, per_sample_weights=taps, mode='sum')
             out = out.view(batch, n, r * r, channels)
             gamma, beta = self.modulation(scales)  # [B, N, C]
-            out = out * (1 + gamma[:, :, None]) + beta[:, :, None]
+            out = torch.addcmul(beta[:, :, None], out, 1 + gamma[:, :, None])  # FiLM, one pass
             # [B, N, C, R, R] as a view of the channels-last result (no copy).
             return out.view(batch, n, r, r, channels).permute(0, 1, 4, 2, 3)
 
