@@ -63,8 +63,10 @@ class DiffusionBoxHead(BaseModule):
     map's sizes) and samples from step ``prior_t`` instead of T - 1 (as SDEdit starts from a guess
     instead of noise): boxes from pure noise rarely land on objects a few pixels wide. The guess
     is not noised: noise of step t moves a box by a fraction of the image, more than such an
-    object's size even at small t. ``objectness_score=True`` scores each box by the geometric
-    mean of its class probability and the map's value for that class at the box centre.
+    object's size even at small t; for the same reason renewal then restarts the boxes it drops
+    at the strongest peaks not used yet, not from noise. ``objectness_score=True`` scores each
+    box by the geometric mean of its class probability and the map's value for that class at the
+    box centre.
 
     ``diffusion=False`` is the single-shot variant: learned proposal boxes and features (as
     Sparse R-CNN) go through the same stages once, without noise or step conditioning (with
@@ -414,7 +416,8 @@ class DiffusionBoxHead(BaseModule):
         if not self.diffusion:
             boxes, query = self._proposals(img_wh)
             if use_prior:  # the map's peaks replace the first learned boxes
-                prior = self.objectness_peaks(objectness, int(cfg.prior_proposals))
+                prior, _ = self.objectness_peaks(
+                    objectness, min(int(cfg.prior_proposals), self.num_proposals))
                 boxes = torch.cat([prior, boxes[:, prior.shape[1]:]], dim=1)
             cls_logits, boxes, _ = self.denoise(sampler, boxes, img_wh, query=query)[-1]
             return [(cls_logits, boxes)]
@@ -426,13 +429,20 @@ class DiffusionBoxHead(BaseModule):
                 for g in generators
             ])
 
-        x_t, steps, t_start = normal(), [], None
+        x_t, steps, spare = normal(), [], None
+        timesteps = self.schedule.ddim_timesteps(
+            int(cfg.sampling_steps), int(cfg.prior_t) if use_prior else None)
         if use_prior:
-            t_start = int(cfg.prior_t)
-            prior = encode_boxes(self.objectness_peaks(objectness, int(cfg.prior_proposals)),
-                                 img_wh, self.snr_scale)
-            x_t = torch.cat([prior, x_t[:, prior.shape[1]:]], dim=1)
-        for t, t_next in self.schedule.ddim_timesteps(int(cfg.sampling_steps), t_start):
+            # The strongest peaks start the first boxes; with renewal, the next ones (enough for
+            # every box of every later step) wait for the boxes that renewal drops.
+            num_prior = min(int(cfg.prior_proposals), self.num_proposals)
+            num_spare = (len(timesteps) - 1) * self.num_proposals if cfg.box_renewal else 0
+            peaks, heat = self.objectness_peaks(objectness, num_prior + num_spare)
+            peaks = encode_boxes(peaks, img_wh, self.snr_scale)
+            num_prior = min(num_prior, peaks.shape[1])  # a map smaller than K has fewer peaks
+            x_t = torch.cat([peaks[:, :num_prior], x_t[:, num_prior:]], dim=1)
+            spare = _PeakQueue(peaks[:, num_prior:], (heat[:, num_prior:] > 0).sum(dim=1))
+        for t, t_next in timesteps:
             tt = torch.full((len(img_wh), ), t, dtype=torch.long, device=img_wh.device)
             cls_logits, boxes, noise = self.denoise(
                 sampler, decode_boxes(x_t, img_wh, self.snr_scale), img_wh, tt, x_t)[-1]
@@ -445,9 +455,10 @@ class DiffusionBoxHead(BaseModule):
                 noise = self.schedule.noise_from_x0(x_t, tt, x0)
             x_t = self.schedule.ddim_step(x0, noise, t, t_next, cfg.eta,
                                           normal() if cfg.eta > 0 else None)
-            if cfg.box_renewal:  # low-score boxes start again from fresh noise
-                keep = cls_logits.sigmoid().amax(dim=-1, keepdim=True) > cfg.renewal_thr
-                x_t = torch.where(keep, x_t, normal())
+            if cfg.box_renewal:  # low-score boxes start again: at unused peaks, or from noise
+                renew = cls_logits.sigmoid().amax(dim=-1) <= cfg.renewal_thr  # [B, N]
+                fresh = normal() if spare is None else spare.take(renew, normal())
+                x_t = torch.where(renew[..., None], fresh, x_t)
         return steps
 
     def objectness_peaks(self, objectness: Tensor, k: int) -> Tensor:
@@ -456,22 +467,23 @@ class DiffusionBoxHead(BaseModule):
         Args:
             objectness: ``[B, K + 2, H, W]`` map at ``objectness_stride``: class heatmap logits,
                 then log width and log height in strides.
-            k: Number of peaks (at most ``num_proposals`` and H x W).
+            k: Number of peaks (at most H x W).
 
         Returns:
-            Tensor: ``[B, k, 4]`` boxes (xyxy px).
+            tuple: ``[B, k, 4]`` boxes (xyxy px) and their heat ``[B, k]``, strongest first;
+            heat 0 marks positions that are no local maximum (fewer than ``k`` peaks).
         """
         heat = objectness[:, :self.num_classes].sigmoid().amax(dim=1, keepdim=True)
         peaks = heat * (F.max_pool2d(heat, 3, stride=1, padding=1) == heat)
-        k = min(k, self.num_proposals, peaks[0].numel())
-        index = peaks.flatten(1).topk(k, dim=1).indices  # [B, k]
+        k = min(k, peaks[0].numel())
+        values, index = peaks.flatten(1).topk(k, dim=1)  # [B, k]
         width, stride = heat.shape[-1], self.objectness_stride
         centre = torch.stack([index % width, index // width], dim=-1).to(heat.dtype)
         centre = (centre + 0.5) * stride
         log_wh = objectness[:, self.num_classes:].flatten(2).gather(
             2, index[:, None].expand(-1, 2, -1)).transpose(1, 2)  # [B, k, 2]
         half = log_wh.clamp(max=8).exp() * stride / 2
-        return torch.cat([centre - half, centre + half], dim=-1)
+        return torch.cat([centre - half, centre + half], dim=-1), values
 
     def objectness_scores(self, objectness: Tensor, boxes: Tensor) -> Tensor:
         """The class heatmaps at the box centres.
@@ -567,6 +579,35 @@ class DiffusionBoxHead(BaseModule):
     def _image_sizes(self, img_metas: list[dict]) -> Tensor:
         """``[B, 1, 2]`` (width, height) of each image from ``img_shape``, on the head's device."""
         return self.schedule.alphas_cumprod.new_tensor([[m['img_shape'][::-1]] for m in img_metas])
+
+
+class _PeakQueue:
+    """Objectness peaks not used yet, handed out strongest first to the boxes that renewal drops.
+
+    Args:
+        peaks: ``[B, P, 4]`` encoded boxes at the peaks, strongest first.
+        num_peaks: ``[B]`` how many of them are true peaks (the rest are not handed out).
+    """
+
+    def __init__(self, peaks: Tensor, num_peaks: Tensor) -> None:
+        self.peaks = peaks
+        self.num_peaks = num_peaks
+        self.used = torch.zeros_like(num_peaks)  # [B] peaks handed out
+
+    def take(self, renew: Tensor, fallback: Tensor) -> Tensor:
+        """Boxes for the ``renew`` slots ``[B, N]``: the next peaks, ``fallback`` once none is left.
+
+        Returns:
+            Tensor: ``[B, N, 4]``, the next peaks in the renewed slots (in slot order) and
+            ``fallback`` elsewhere.
+        """
+        if self.peaks.shape[1] == 0:
+            return fallback
+        order = self.used[:, None] + renew.long().cumsum(dim=1) - 1  # [B, N] peak per slot
+        self.used = self.used + renew.sum(dim=1)
+        index = order.clamp(0, self.peaks.shape[1] - 1)[..., None].expand(-1, -1, 4)
+        available = renew & (order < self.num_peaks[:, None])
+        return torch.where(available[..., None], self.peaks.gather(1, index), fallback)
 
 
 def _check_finite(what: str, tensors: dict[str, Tensor] | tuple[Tensor, ...],

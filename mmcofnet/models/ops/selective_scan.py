@@ -276,6 +276,23 @@ def _common_groups(B: Tensor, C: Tensor, dim: int) -> Tuple[Tensor, Tensor, int]
     return refine(B), refine(C), n_groups
 
 
+def _variable_bc(B: Tensor, C: Tensor, batch: int, length: int) -> Tuple[Tensor, Tensor]:
+    """Constant ``[dim, N]`` B / C as variable ones, a group per channel: ``[batch, dim, N, L]``.
+
+    mamba-ssm's kernel returns wrong results for constant B / C (seen on an H200 with
+    mamba-ssm 2.3.2: every output off, by up to 3.7); its variable, grouped path is right. The
+    other of the two is brought to the same groups (the kernel wants one group count).
+    """
+    if B.dim() >= 3 and C.dim() >= 3:
+        return B, C
+
+    def variable(t: Tensor) -> Tensor:
+        return t[None, :, :, None].expand(batch, -1, -1, length) if t.dim() == 2 else t
+
+    B, C, _ = _common_groups(variable(B), variable(C), B.shape[0] if B.dim() == 2 else C.shape[0])
+    return B, C
+
+
 def _mamba_dtypes(
     u: Tensor,
     delta: Tensor,
@@ -572,6 +589,7 @@ def selective_scan(
     _check_inputs(u, delta, A, B, C, D, z, delta_bias)
     backend = _resolve_backend(backend, u)
     if backend == 'cuda':
+        B, C = _variable_bc(B, C, u.shape[0], u.shape[2])
         return _load_mamba_scan_fn()(
             *_mamba_dtypes(u, delta, A, B, C, D, z, delta_bias), delta_softplus, return_last_state
         )

@@ -37,7 +37,7 @@ def field():
 def sampler_for(field, images=(0, 1)):
     neck, feats = field
     levels = neck.build_levels([f[list(images)] for f in feats], max_scale=0.0)
-    return FieldFeatures(levels, partial(neck.sample_levels, levels))
+    return FieldFeatures(levels, neck.box_sampler(levels))
 
 
 def samples(gt_boxes=((10, 10, 20, 18), (30, 5, 40, 30)), images=(0, 1)):
@@ -124,9 +124,38 @@ def test_objectness_peaks_are_local_maxima_sized_by_the_map():
         (3, 6): (4.0, math.log(2.0), 0.0),  # the strongest: centre (52, 28) px, 16 x 8 px
         (3, 7): (3.0, 0.0, 0.0),  # its neighbour: not a local maximum
         (6, 1): (2.0, 0.0, math.log(0.5))})  # centre (12, 52), 8 x 4 px
-    boxes = head.objectness_peaks(logits, 2)
+    boxes, heat = head.objectness_peaks(logits, 2)
     torch.testing.assert_close(boxes, torch.tensor([[[44.0, 24.0, 60.0, 32.0],
                                                      [8.0, 50.0, 16.0, 54.0]]]))
+    torch.testing.assert_close(heat, torch.sigmoid(torch.tensor([[4.0, 2.0]])))
+
+
+def test_renewal_restarts_dropped_boxes_at_the_next_unused_peaks(field):
+    # renewal_thr=1 drops every box after step 1; the stages keep the boxes they are given
+    # (zero-initialised box outputs), so step 2 returns where the renewed boxes restarted.
+    head = make_head(test_cfg=dict(prior_proposals=2, prior_t=7, sampling_steps=2, eta=0.0,
+                                   renewal_thr=1.0, score_thr=0.0)).eval()
+    peaks = {(1, 2): 6.0, (2, 8): 5.0, (5, 4): 4.0, (6, 10): 3.0}  # strongest first
+    logits = objectness_map({yx: (v, 0.0, 0.0) for yx, v in peaks.items()}).repeat(2, 1, 1, 1)
+    with torch.no_grad():
+        steps = head.sample(sampler_for(field).sample, torch.tensor([[[96.0, 64.0]]] * 2), logits)
+    centres = [[(x + 0.5) * 8, (y + 0.5) * 8] for y, x in peaks]
+    boxes = torch.tensor([[cx - 4, cy - 4, cx + 4, cy + 4] for cx, cy in centres])
+    torch.testing.assert_close(steps[0][1][:, :2], boxes[None, :2].expand(2, -1, -1),
+                               atol=1e-3, rtol=0)
+    torch.testing.assert_close(steps[1][1][:, :2], boxes[None, 2:].expand(2, -1, -1),
+                               atol=1e-3, rtol=0)
+
+
+def test_peak_queue_hands_out_peaks_in_order_then_falls_back():
+    from mmcofnet.models.dense_heads.diffusion_box_head import _PeakQueue
+    peaks = torch.arange(1, 4, dtype=torch.float32)[None, :, None].expand(1, 3, 4)  # 1, 2, 3
+    queue = _PeakQueue(peaks, num_peaks=torch.tensor([2]))  # the third is no true peak
+    fallback = torch.zeros(1, 4, 4)
+    first = queue.take(torch.tensor([[False, True, False, False]]), fallback)
+    assert first[0, :, 0].tolist() == [0, 1, 0, 0]
+    second = queue.take(torch.tensor([[True, False, True, True]]), fallback)
+    assert second[0, :, 0].tolist() == [2, 0, 0, 0]  # peak 2, then none left: the fallback
 
 
 def test_objectness_scores_read_the_heatmaps_at_box_centres():

@@ -446,6 +446,19 @@ def test_complex_A_is_rejected() -> None:
         selective_scan(**kwargs)
 
 
+@pytest.mark.parametrize('B_layout,C_layout', [('const', 'const'), ('const', 'group'),
+                                               ('batch', 'const')])
+def test_constant_bc_as_per_channel_groups_keep_the_scan(B_layout: str, C_layout: str) -> None:
+    # The CUDA path hands mamba-ssm constant B / C as variable ones, a group per channel.
+    from mmcofnet.models.ops.selective_scan import _variable_bc
+
+    kwargs = make_inputs(B_layout=B_layout, C_layout=C_layout, length=16, dstate=4)
+    B, C = _variable_bc(kwargs['B'], kwargs['C'], batch=2, length=16)
+    assert B.dim() == C.dim() == 4 and B.shape[1] == C.shape[1]
+    torch.testing.assert_close(
+        selective_scan_ref(**{**kwargs, 'B': B, 'C': C}), selective_scan_ref(**kwargs))
+
+
 def _mamba_ssm_available() -> bool:
     try:
         import mamba_ssm  # noqa: F401
