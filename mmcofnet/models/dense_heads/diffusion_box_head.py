@@ -461,7 +461,7 @@ class DiffusionBoxHead(BaseModule):
                 x_t = torch.where(renew[..., None], fresh, x_t)
         return steps
 
-    def objectness_peaks(self, objectness: Tensor, k: int) -> Tensor:
+    def objectness_peaks(self, objectness: Tensor, k: int) -> tuple[Tensor, Tensor]:
         """Boxes at the ``k`` strongest local maxima of the map, sized as the map says.
 
         Args:

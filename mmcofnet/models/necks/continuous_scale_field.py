@@ -254,14 +254,10 @@ class ContinuousScaleField(BaseModule):
         Returns:
             Tensor: ``[B, N, out_channels, roi_size, roi_size]``.
         """
-        return self.sample_levels(self.build_levels(feats, max_scale=0.0), boxes)
-
-    def sample_levels(self, levels: Sequence[Tensor], boxes: Tensor) -> Tensor:
-        """:meth:`sample` on levels from :meth:`build_levels` (see :meth:`box_sampler`)."""
-        return self.box_sampler(levels)(boxes)
+        return self.box_sampler(self.build_levels(feats, max_scale=0.0))(boxes)
 
     def box_sampler(self, levels: Sequence[Tensor]) -> Callable[[Tensor], Tensor]:
-        """A per-box sampler of these levels, for repeated calls (the diffusion head's stages).
+        """:meth:`sample` on levels from :meth:`build_levels`, as a function for repeated calls.
 
         RoI-Align-style sampling (one bilinear sample per bin centre) of the two levels around
         each box's scale, blended by log-stride and FiLM-modulated by psi(s_box): the function of

@@ -151,7 +151,7 @@ def test_sample_at_a_level_scale_equals_roi_align_on_that_level():
     box = torch.tensor([[[16., 8., 48., 40.]]])  # 32 px -> scale 2/3 (stride 16), level 2
     with torch.no_grad():
         levels = neck.build_levels(feats)
-        out = neck.sample_levels(levels, box)[0, 0]
+        out = neck.box_sampler(levels)(box)[0, 0]
         rois = torch.cat([torch.zeros(1, 1), box[0]], dim=1)
         ref = roi_align(levels[2], rois, (4, 4), 1 / 16, 1, 'avg', True)[0]
         gamma, beta = neck.modulation(torch.tensor(2 / 3))
