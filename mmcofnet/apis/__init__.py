@@ -1,5 +1,13 @@
 """Model and input builders shared by the analysis tools (tools/analysis_tools)."""
 
-from .inference import build_detector, load_config, load_test_batches, print_rows, random_batch
+from .inference import (
+    build_detector,
+    load_config,
+    load_test_batches,
+    print_rows,
+    random_batch,
+    synchronize,
+)
 
-__all__ = ['build_detector', 'load_config', 'load_test_batches', 'print_rows', 'random_batch']
+__all__ = ['build_detector', 'load_config', 'load_test_batches', 'print_rows', 'random_batch',
+           'synchronize']

@@ -150,6 +150,12 @@ def random_batch(
     return dict(inputs=[image], data_samples=[sample])
 
 
+def synchronize(device: str | torch.device) -> None:
+    """Waits for the device's queued kernels (CUDA); a no-op on the CPU. Timers call it first."""
+    if torch.device(device).type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
 def print_rows(run: Callable[[], list[dict]], print_table: Callable[[list[dict]], None],
                as_json: bool, logger_name: str) -> None:
     """Runs a tool and prints its rows as a table, or as one JSON list alone on stdout.

@@ -52,7 +52,14 @@ from mmengine.utils import ProgressBar
 from torch import nn
 
 import mmcofnet  # noqa: F401  (registers the components)
-from mmcofnet.apis import build_detector, load_config, load_test_batches, print_rows, random_batch
+from mmcofnet.apis import (
+    build_detector,
+    load_config,
+    load_test_batches,
+    print_rows,
+    random_batch,
+    synchronize,
+)
 from mmcofnet.utils import keep_freed_memory, release_freed_memory
 
 MB = 2**20
@@ -118,17 +125,12 @@ class Subject:
     peak_mem_mb: float | None = None
 
 
-def _synchronize(device: str) -> None:
-    if device.startswith('cuda'):
-        torch.cuda.synchronize(device)
-
-
 def infer_ms(model: nn.Module, batch: dict, device: str) -> float:
     """Milliseconds of one ``model.test_step(batch)`` (device synchronised at both ends)."""
-    _synchronize(device)
+    synchronize(device)
     start = time.perf_counter()
     model.test_step(batch)
-    _synchronize(device)
+    synchronize(device)
     return (time.perf_counter() - start) * 1000
 
 
@@ -159,12 +161,12 @@ def weights_mb(model: nn.Module) -> float:
 def peak_memory_mb(model: nn.Module, batch: dict, device: str) -> float | None:
     """Weights plus the peak memory one inference adds, in MB (None where not measurable)."""
     if device.startswith('cuda'):
-        _synchronize(device)
+        synchronize(device)
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
         before = torch.cuda.memory_allocated(device)
         model.test_step(batch)
-        _synchronize(device)
+        synchronize(device)
         return weights_mb(model) + (torch.cuda.max_memory_allocated(device) - before) / MB
     release_freed_memory()  # else this pass would reuse what earlier passes left mapped
     if not _reset_peak_rss():
@@ -299,6 +301,7 @@ def main() -> None:
     # mmdet's heads call the deprecated torch.cuda.amp.autocast on every forward.
     warnings.filterwarnings('ignore', category=FutureWarning)
     print_rows(lambda: run(args), print_table, args.json, 'mmcofnet-benchmark')
+
 
 if __name__ == '__main__':
     main()

@@ -29,6 +29,7 @@ from mmengine.config import Config, DictAction
 from torch import nn
 
 import mmcofnet  # noqa: F401  (registers MambaBackbone)
+from mmcofnet.apis import synchronize
 from mmcofnet.models.ops import selective_scan_backend
 from mmcofnet.utils import keep_freed_memory
 
@@ -80,7 +81,6 @@ def time_forwards(runs: Sequence[Tuple[Callable[[torch.Tensor], object], int]],
     CUDA each timed run ends with a synchronisation, so it counts the kernels, not their launch.
     """
     inputs = [torch.randn(1, 3, size, size, device=device) for _, size in runs]
-    sync = torch.cuda.synchronize if torch.device(device).type == 'cuda' else lambda: None
     times: List[List[float]] = [[] for _ in runs]
     with torch.inference_mode():
         for _ in range(warmup):
@@ -88,10 +88,10 @@ def time_forwards(runs: Sequence[Tuple[Callable[[torch.Tensor], object], int]],
                 forward(x)
         for _ in range(repeat):
             for (forward, _), x, run_times in zip(runs, inputs, times):
-                sync()
+                synchronize(device)
                 start = clock()
                 forward(x)
-                sync()
+                synchronize(device)
                 run_times.append((clock() - start) * 1000)
     return [statistics.median(run_times) for run_times in times]
 

@@ -21,6 +21,7 @@ from mmdet.utils import register_all_modules
 from mmengine.analysis import get_model_complexity_info
 from mmengine.config import Config
 
+from mmcofnet.apis import synchronize
 from mmcofnet.utils import keep_freed_memory
 
 
@@ -40,12 +41,10 @@ def time_ms(fn, repeat: int, warmup: int, device: str) -> float:
         fn()
     samples = []
     for _ in range(repeat):
-        if device.startswith('cuda'):
-            torch.cuda.synchronize()
+        synchronize(device)
         start = time.perf_counter()
         fn()
-        if device.startswith('cuda'):
-            torch.cuda.synchronize()
+        synchronize(device)
         samples.append((time.perf_counter() - start) * 1000)
     return statistics.median(samples)
 

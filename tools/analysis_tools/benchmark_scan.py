@@ -20,6 +20,7 @@ from typing import Callable, Dict, List, NamedTuple, Sequence
 import torch
 from torch import Tensor
 
+from mmcofnet.apis import synchronize
 from mmcofnet.models.ops import selective_scan, selective_scan_backend, selective_scan_ref
 
 
@@ -62,11 +63,6 @@ def make_inputs(args: argparse.Namespace) -> Dict[str, Tensor]:
     if args.gate:
         inputs['z'] = randn(b, d, length)
     return {k: v.to(args.device) for k, v in inputs.items()}
-
-
-def synchronize(device: str) -> None:
-    if torch.device(device).type == 'cuda':
-        torch.cuda.synchronize()
 
 
 class Timing(NamedTuple):

@@ -134,5 +134,6 @@ def main() -> None:
     warnings.filterwarnings('ignore', category=FutureWarning)  # mmdet's torch.cuda.amp.autocast
     print_rows(lambda: run(args), print_table, args.json, 'mmcofnet-get-flops')
 
+
 if __name__ == '__main__':
     main()
