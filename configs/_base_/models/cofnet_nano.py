@@ -41,7 +41,8 @@ model = dict(
         loss_iou=dict(type='GIoULoss', loss_weight=2.0),
         loss_noise=dict(type='MSELoss', loss_weight=1.0),
         loss_objectness=dict(type='GaussianFocalLoss', loss_weight=1.0),
-        loss_objectness_size=dict(type='L1Loss', loss_weight=0.5)),
+        loss_objectness_size=dict(type='L1Loss', loss_weight=0.5),
+        loss_objectness_offset=dict(type='L1Loss', loss_weight=1.0)),
     train_cfg=dict(
         assigner=dict(
             type='HungarianAssigner',

@@ -58,7 +58,8 @@ def test_losses_of_every_stage_are_finite_and_reach_every_stage(field, predictio
     expected = {'loss_cls', 'loss_bbox', 'loss_iou'} | ({'loss_noise'} if prediction == 'noise'
                                                          else set())
     assert set(losses) == expected | {f's0.{k}' for k in expected} | {'loss_objectness',
-                                                                      'loss_objectness_size'}
+                                                                      'loss_objectness_size',
+                                                                      'loss_objectness_offset'}
     assert all(torch.isfinite(v) for v in losses.values())
     sum(losses.values()).backward()
     for stage in head.stages:
@@ -84,36 +85,52 @@ def test_match_times_assigns_each_ground_truth_several_boxes(field):
     img_wh = torch.tensor([[[96.0, 64.0]]])
     head.loss_cls = _RecordLabels(head.loss_cls)
     head.set_losses(cls_logits, boxes, gts, metas, img_wh)
-    labels = head.loss_cls.labels
-    assert (labels == 1).sum() == 3 and (labels == 2).sum() == 3 and (labels == 3).sum() == 6
+    onehot = head.loss_cls.labels  # [12, 3]; background rows are all zero
+    assert onehot.sum(0).tolist() == [0, 3, 3] and (onehot.sum(1) == 0).sum() == 6
 
 
-def test_objectness_map_targets_object_centres_and_sizes(field):
+def test_class_loss_matches_mmdet_focal_loss_on_class_indices():
+    head = make_head()
+    logits = torch.randn(10, 3)
+    labels = torch.tensor([0, 3, 3, 1, 2, 3, 0, 3, 3, 2])  # 3 = background
+    onehot = torch.nn.functional.one_hot(labels, 4)[:, :3]
+    torch.testing.assert_close(head.loss_cls(logits, onehot, avg_factor=4.0),
+                               head.loss_cls(logits, labels, avg_factor=4.0))
+
+
+def test_objectness_map_targets_object_centres_sizes_and_offsets(field):
     head = make_head()
     neck, feats = field
     finest = neck.build_levels(feats, max_scale=0.0)[0]  # stride 8, 8 x 12
     head.loss_objectness = _Record()
     head.loss_objectness_size = _Record()
-    gts = [InstanceData(bboxes=torch.tensor([[40.0, 16.0, 56.0, 32.0]]), labels=torch.tensor([2])),
+    head.loss_objectness_offset = _Record()
+    gts = [InstanceData(bboxes=torch.tensor([[42.0, 18.0, 58.0, 34.0]]), labels=torch.tensor([2])),
            InstanceData(bboxes=torch.zeros(0, 4), labels=torch.zeros(0, dtype=torch.long))]
     head.objectness_loss(finest, gts)
     pred, target = head.loss_objectness.args
     assert target.shape == (2, 3, 8, 12) and head.loss_objectness.kwargs['avg_factor'] == 1
-    # The centre (48, 24) px is cell (x 6, y 3) at stride 8, in the heatmap of class 2 only.
+    # The centre (50, 26) px is cell (x 6, y 3) at stride 8, in the heatmap of class 2 only.
     assert target[0, 2, 3, 6] == 1 and target[0, :2].sum() == 0 and target[1].sum() == 0
     assert pred.min() > 0 and pred.max() < 1  # probabilities
     sizes, size_target = head.loss_objectness_size.args
     assert sizes.shape == (1, 2)
     torch.testing.assert_close(size_target, torch.tensor([[math.log(2.0), math.log(2.0)]]))
+    offsets, offset_target = head.loss_objectness_offset.args
+    assert offsets.shape == (1, 2)
+    torch.testing.assert_close(offset_target, torch.tensor([[0.25, 0.25]]))  # (50, 26) / 8 - (6, 3)
 
 
 def objectness_map(peaks, shape=(8, 12)):
-    """A map with class logits -5 but at ``peaks`` {(y, x): (logit, log_w, log_h)}."""
-    logits = torch.full((1, 5, *shape), -5.0)
-    logits[:, 3:] = 0.0
-    for (y, x), (value, log_w, log_h) in peaks.items():
+    """A map with class logits -5 but at ``peaks`` {(y, x): (logit, log_w, log_h[, dx, dy])}.
+
+    Sizes are 1 stride and centres mid-cell (offsets 0.5) where not given.
+    """
+    logits = torch.full((1, 7, *shape), -5.0)
+    logits[:, 3:5], logits[:, 5:] = 0.0, 0.5
+    for (y, x), (value, *geometry) in peaks.items():
         logits[0, 1, y, x] = value
-        logits[0, 3, y, x], logits[0, 4, y, x] = log_w, log_h
+        logits[0, 3:3 + len(geometry), y, x] = torch.tensor(geometry)
     return logits
 
 
@@ -122,11 +139,13 @@ def test_objectness_peaks_are_local_maxima_sized_by_the_map():
     logits = objectness_map({
         (3, 6): (4.0, math.log(2.0), 0.0),  # the strongest: centre (52, 28) px, 16 x 8 px
         (3, 7): (3.0, 0.0, 0.0),  # its neighbour: not a local maximum
-        (6, 1): (2.0, 0.0, math.log(0.5))})  # centre (12, 52), 8 x 4 px
-    boxes, heat = head.objectness_peaks(logits, 2)
+        (6, 1): (2.0, 0.0, math.log(0.5)),  # centre (12, 52), 8 x 4 px
+        (1, 9): (1.0, 0.0, 0.0, 0.25, 1.0)})  # centre offset in its cell: (74, 16), 8 x 8 px
+    boxes, heat = head.objectness_peaks(logits, 3)
     torch.testing.assert_close(boxes, torch.tensor([[[44.0, 24.0, 60.0, 32.0],
-                                                     [8.0, 50.0, 16.0, 54.0]]]))
-    torch.testing.assert_close(heat, torch.sigmoid(torch.tensor([[4.0, 2.0]])))
+                                                     [8.0, 50.0, 16.0, 54.0],
+                                                     [70.0, 12.0, 78.0, 20.0]]]))
+    torch.testing.assert_close(heat, torch.sigmoid(torch.tensor([[4.0, 2.0, 1.0]])))
 
 
 def test_renewal_restarts_dropped_boxes_at_the_next_unused_peaks(field):
