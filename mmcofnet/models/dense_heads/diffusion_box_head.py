@@ -57,12 +57,12 @@ class DiffusionBoxHead(BaseModule):
     from one generator per image seeded by ``test_cfg.seed``: an image's result is repeatable and
     does not depend on the other images in its batch.
 
-    The objectness map (CenterNet-style: per-class centre heatmaps, box sizes and sub-stride centre
-    offsets on the finest field level) is trained beside the boxes. Two test-time options use it, both off by default:
-    ``prior_proposals=K`` starts the first K boxes at the K strongest peaks of the map (with the
-    map's sizes) and samples from step ``prior_t`` instead of T - 1 (as SDEdit starts from a guess
-    instead of noise): boxes from pure noise rarely land on objects a few pixels wide. The guess
-    is not noised: noise of step t moves a box by a fraction of the image, more than such an
+    The objectness map (CenterNet-style: per-class centre heatmaps, box sizes and sub-stride
+    centre offsets on the finest field level) is trained beside the boxes. Two test-time options
+    use it, both off by default: ``prior_proposals=K`` starts the first K boxes at the K strongest
+    peaks of the map (with the map's sizes and offsets) and samples from step ``prior_t`` instead
+    of T - 1 (as SDEdit starts from a guess instead of noise): boxes from pure noise rarely land
+    on objects a few pixels wide. The guess is not noised: noise of step t moves a box by a fraction of the image, more than such an
     object's size even at small t; for the same reason renewal then restarts the boxes it drops
     at the strongest peaks not used yet, not from noise. ``objectness_score=True`` scores each
     box by the geometric mean of its class probability and the map's value for that class at the
