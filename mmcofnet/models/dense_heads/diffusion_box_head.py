@@ -62,11 +62,11 @@ class DiffusionBoxHead(BaseModule):
     use it, both off by default: ``prior_proposals=K`` starts the first K boxes at the K strongest
     peaks of the map (with the map's sizes and offsets) and samples from step ``prior_t`` instead
     of T - 1 (as SDEdit starts from a guess instead of noise): boxes from pure noise rarely land
-    on objects a few pixels wide. The guess is not noised: noise of step t moves a box by a fraction of the image, more than such an
-    object's size even at small t; for the same reason renewal then restarts the boxes it drops
-    at the strongest peaks not used yet, not from noise. ``objectness_score=True`` scores each
-    box by the geometric mean of its class probability and the map's value for that class at the
-    box centre.
+    on objects a few pixels wide. The guess is not noised: noise of step t moves a box by a
+    fraction of the image, more than such an object's size even at small t; for the same reason
+    renewal then restarts the boxes it drops at the strongest peaks not used yet, not from noise.
+    ``objectness_score=True`` scores each box by the geometric mean of its class probability and
+    the map's value for that class at the box centre.
 
     ``diffusion=False`` is the single-shot variant: learned proposal boxes and features (as
     Sparse R-CNN) go through the same stages once, without noise or step conditioning (with
