@@ -207,10 +207,10 @@ class DiffusionBoxHead(BaseModule):
             nn.init.zeros_(stage.reg_out.weight)
             nn.init.zeros_(stage.reg_out.bias)
         if self.objectness is not None:
-            nn.init.constant_(self.objectness[-1].bias[:self.num_classes],
-                              bias_init_with_prob(0.01))
-            nn.init.constant_(self.objectness[-1].bias[self.num_classes:][:2], 1.0)
-            nn.init.constant_(self.objectness[-1].bias[self.num_classes:][2:], 0.5)
+            k, bias = self.num_classes, self.objectness[-1].bias
+            nn.init.constant_(bias[:k], bias_init_with_prob(0.01))
+            nn.init.constant_(bias[k:k + 2], 1.0)  # sizes e^1 strides
+            nn.init.constant_(bias[k + 2:], 0.5)  # centres mid-cell
 
     # -- the denoiser ------------------------------------------------------------------------
 
