@@ -11,7 +11,7 @@ from mmcv.ops import batched_nms
 from mmdet.models.utils import gaussian_radius, gen_gaussian_target
 from mmdet.registry import MODELS, TASK_UTILS
 from mmdet.structures import SampleList
-from mmdet.structures.bbox import get_box_tensor
+from mmdet.structures.bbox import bbox_xyxy_to_cxcywh, get_box_tensor
 from mmdet.utils import ConfigType, InstanceList, OptConfigType, OptMultiConfig, reduce_mean
 from mmengine.config import ConfigDict
 from mmengine.model import BaseModule, bias_init_with_prob
@@ -87,6 +87,11 @@ class DiffusionBoxHead(BaseModule):
         num_timesteps: T of the noise schedule.
         schedule: ``'cosine'`` or ``'linear'``.
         snr_scale: Signal scale of the box encoding.
+        box_embed_size: Box geometry (cx, cy, w, h) enters the box embedding in pixels divided by
+            this, whatever the image size: a model trained on crops then embeds a full frame's
+            boxes as it did in training. Normalised by the image size (as DiffusionDet), an
+            object 12 px wide on a 1080-px frame would look 3.4 times smaller than the same
+            object on a 320-px training crop.
         num_cls_fcs, num_reg_fcs: Hidden layers of the class and box branches.
         dropout: Dropout of the attention and FFN layers.
         bbox_coder: Decodes the ``'x0'`` deltas.
@@ -126,6 +131,7 @@ class DiffusionBoxHead(BaseModule):
                  num_timesteps: int = 1000,
                  schedule: str = 'cosine',
                  snr_scale: float = 2.0,
+                 box_embed_size: float = 1000.0,
                  num_cls_fcs: int = 1,
                  num_reg_fcs: int = 3,
                  dropout: float = 0.0,
@@ -153,6 +159,7 @@ class DiffusionBoxHead(BaseModule):
         self.diffusion = diffusion
         self.prediction = prediction if diffusion else 'x0'
         self.snr_scale = snr_scale
+        self.box_embed_size = box_embed_size
         self.schedule = NoiseSchedule(num_timesteps, schedule)
 
         time_dims = 4 * embed_dims if diffusion else 0
@@ -232,8 +239,8 @@ class DiffusionBoxHead(BaseModule):
             and the predicted noise ``[B, N, 4]`` (None unless ``prediction='noise'``).
         """
         b, n = boxes.shape[:2]
-        norm = encode_boxes(boxes, img_wh, 0.5) + 0.5  # (cx, cy, w, h) in [0, 1]
-        coords = timestep_embedding(norm.flatten() * 1000, self.embed_dims // 4)
+        geometry = bbox_xyxy_to_cxcywh(boxes) / self.box_embed_size
+        coords = timestep_embedding(geometry.flatten() * 1000, self.embed_dims // 4)
         embedded = self.box_embed(coords.view(b, n, -1))
         query = embedded if query is None else query + embedded
         time_emb = self.time_embed(timestep_embedding(t, self.embed_dims)) if self.diffusion \

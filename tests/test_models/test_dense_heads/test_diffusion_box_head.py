@@ -66,6 +66,27 @@ def test_losses_of_every_stage_are_finite_and_reach_every_stage(field, predictio
         assert stage.cls_out.weight.grad.abs().sum() > 0
 
 
+def test_denoiser_sees_box_geometry_in_pixels_not_image_fractions(field):
+    # Trained on 320-px crops, tested on full frames: the same box must embed the same way
+    # whatever the image size (the features are the same here: only the image size differs).
+    head = make_head()
+    for stage in head.stages:  # non-zero box deltas, so that the boxes depend on the queries
+        torch.nn.init.normal_(stage.reg_out.weight, std=0.1)
+    sampler = sampler_for(field, images=(0, )).sample
+    boxes = torch.tensor([[[10.0, 10, 20, 18], [30, 5, 40, 30]]])
+    t = torch.tensor([7])
+    with torch.no_grad():
+        crop = head.denoise(sampler, boxes, torch.tensor([[[96.0, 64.0]]]), t)
+        frame = head.denoise(sampler, boxes, torch.tensor([[[1088.0, 736.0]]]), t)
+    for (cls_a, box_a, _), (cls_b, box_b, _) in zip(crop, frame):
+        torch.testing.assert_close(cls_a, cls_b)
+        torch.testing.assert_close(box_a, box_b)
+    assert not torch.allclose(crop[-1][1], boxes)  # the stages did move the boxes
+    with torch.no_grad():  # and the embedding does see the geometry
+        moved = head.denoise(sampler, boxes * 1.5, torch.tensor([[[96.0, 64.0]]]), t)
+    assert not torch.allclose(moved[0][0], crop[0][0])
+
+
 def test_empty_ground_truth_gives_background_only_losses(field):
     head = make_head()
     losses = head.loss(sampler_for(field), samples(gt_boxes=()))
