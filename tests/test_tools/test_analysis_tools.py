@@ -416,3 +416,34 @@ def test_show_detections_writes_a_grid(repo_root, configs, checkpoint, tmp_path)
     )
     assert str(out) in proc.stdout
     assert_png(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# box_errors.py
+# ---------------------------------------------------------------------------------------------
+def test_box_errors_pairs_each_object_with_its_best_prediction(repo_root):
+    tool = load_tool(repo_root, 'tools/analysis_tools/box_errors.py')
+    gt = torch.tensor([[10.0, 10, 20, 20], [50, 50, 60, 70], [100, 100, 104, 104]])
+    pred = torch.tensor([[12.0, 10, 22, 20],  # gt 0 shifted 2 px right: IoU 80 / 120
+                         [49, 49, 61, 71],  # gt 1 grown by 1 px on each side: IoU 200 / 264
+                         [300, 300, 310, 310]])  # nothing
+    errors = tool.pair_errors(gt, pred)
+    torch.testing.assert_close(errors[:, 0], torch.tensor([80 / 120, 200 / 264, 0.0]))
+    torch.testing.assert_close(errors[:2, 1:], torch.tensor([[2.0, 0, 0, 0], [0, 0, 2, 2]]))
+    rows = tool.summarize(errors, torch.tensor([0, 0, 1]), ['Plane', 'WildLife', 'meteorite'])
+    assert [r['class'] for r in rows] == ['Plane', 'WildLife']  # no meteorite objects
+    plane, wildlife = rows
+    assert plane['objects'] == 2 and plane['recall@0.5'] == 1.0 and plane['recall@0.75'] == 0.5
+    assert plane['centre_err_px'] == [1.0, 0.0] and plane['size_bias_px'] == [1.0, 1.0]
+    assert wildlife['recall@0.3'] == 0.0 and 'centre_err_px' not in wildlife
+    empty = tool.pair_errors(gt, torch.zeros(0, 4))
+    assert (empty[:, 0] == 0).all() and empty[:, 1:].isnan().all()
+
+
+@pytest.mark.slow
+def test_box_errors_prints_a_row_per_class(repo_root, configs, checkpoint):
+    proc = run_tool(repo_root, 'tools/analysis_tools/box_errors.py', configs['baseline'],
+                    checkpoint, '--num', '2', '--score-thr', '0.0', '--device', 'cpu', '--json')
+    rows = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert rows and {'class', 'objects', 'recall@0.5'} <= set(rows[0])
+    assert all(0 <= r['recall@0.3'] <= 1 for r in rows)
