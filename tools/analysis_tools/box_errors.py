@@ -17,7 +17,6 @@ localisation (centres off by a fraction of the stride) from a size bias.
 from __future__ import annotations
 
 import argparse
-import json
 import warnings
 
 import torch
@@ -26,7 +25,7 @@ from mmengine.config import DictAction
 from torch import Tensor
 
 import mmcofnet  # noqa: F401  (registers the components)
-from mmcofnet.apis import build_detector, load_config, load_test_batches
+from mmcofnet.apis import build_detector, load_config, load_test_batches, print_rows
 
 IOU_THRS = (0.3, 0.5, 0.75)
 
@@ -101,6 +100,7 @@ def summarize(errors: Tensor, labels: Tensor, classes: list[str]) -> list[dict]:
 
 
 def print_table(rows: list[dict]) -> None:
+    """Prints the rows of :func:`summarize`, one line per class."""
     head = ['class', 'objects'] + [f'recall@{t}' for t in IOU_THRS] + [
         '|d cx|,|d cy|', '|d w|,|d h|', 'd w, d h']
     print(f'{head[0]:<12}{head[1]:>8}' + ''.join(f'{h:>12}' for h in head[2:5])
@@ -113,9 +113,8 @@ def print_table(rows: list[dict]) -> None:
               + ''.join(f'{c:>15}' for c in cells))
 
 
-def main() -> None:
-    args = parse_args()
-    warnings.filterwarnings('ignore', category=FutureWarning)  # mmdet's torch.cuda.amp.autocast
+def run(args: argparse.Namespace) -> list[dict]:
+    """Pairs the ground truth of the test images with the predictions; rows of :func:`summarize`."""
     cfg = load_config(args.config, args.cfg_options)
     model = build_detector(cfg, args.checkpoint, args.device)
     errors, labels = [], []
@@ -128,19 +127,18 @@ def main() -> None:
             pred = sample.pred_instances
             pred_boxes = pred.bboxes[pred.scores >= args.score_thr]
             errors.append(pair_errors(get_box_tensor(gt.bboxes).to(pred_boxes), pred_boxes))
-            labels.append(gt.labels.to(pred_boxes.device))
+            labels.append(gt.labels)
     if not errors:
         raise SystemExit(f'no ground-truth boxes in test images {args.start}..'
                          f'{args.start + args.num - 1} of {args.config}')
-    classes = list(model.dataset_meta.get('classes', ()))
-    labels = torch.cat(labels)
-    classes += [str(k) for k in range(len(classes), int(labels.max()) + 1)]
-    rows = summarize(torch.cat(errors).cpu(), labels.cpu(), classes)
-    if args.json:
-        print(json.dumps(rows))
-    else:
-        print(f'{args.num} images from {args.start}, predictions with score >= {args.score_thr}')
-        print_table(rows)
+    return summarize(torch.cat(errors).cpu(), torch.cat(labels).cpu(),
+                     model.dataset_meta['classes'])
+
+
+def main() -> None:
+    args = parse_args()
+    warnings.filterwarnings('ignore', category=FutureWarning)  # mmdet's torch.cuda.amp.autocast
+    print_rows(lambda: run(args), print_table, args.json, 'mmcofnet-box-errors')
 
 
 if __name__ == '__main__':
