@@ -440,10 +440,29 @@ def test_box_errors_pairs_each_object_with_its_best_prediction(repo_root):
     assert (empty[:, 0] == 0).all() and empty[:, 1:].isnan().all()
 
 
+def test_box_errors_counts_the_class_of_the_top_scoring_box(repo_root):
+    tool = load_tool(repo_root, 'tools/analysis_tools/box_errors.py')
+    gt = torch.tensor([[10.0, 10, 20, 20], [50, 50, 60, 70], [100, 100, 104, 104]])
+    pred = torch.tensor([[10.0, 10, 20, 20],  # on gt 0, class 2, low score
+                         [11, 10, 21, 20],  # on gt 0, class 0, high score: the one counted
+                         [50, 50, 60, 70],  # on gt 1, class 1
+                         [30, 30, 40, 40]])  # on nothing, the highest score
+    scores, labels = torch.tensor([0.3, 0.6, 0.5, 0.9]), torch.tensor([2, 0, 1, 2])
+    predicted = tool.top_labels(gt, pred, scores, labels)
+    assert predicted.tolist() == [0, 1, -1]
+    gt_labels = torch.tensor([0, 0, 1])
+    rows = tool.summarize(tool.pair_errors(gt, pred), gt_labels, ['Plane', 'WildLife'], predicted)
+    plane, wildlife = rows
+    assert plane['labelled_as'] == [1, 1] and plane['right_class'] == 0.5
+    assert wildlife['labelled_as'] == [0, 0] and 'right_class' not in wildlife
+    assert tool.top_labels(gt, torch.zeros(0, 4), torch.zeros(0), torch.zeros(0)).tolist() == [-1] * 3
+
+
 @pytest.mark.slow
 def test_box_errors_prints_a_row_per_class(repo_root, configs, checkpoint):
     proc = run_tool(repo_root, 'tools/analysis_tools/box_errors.py', configs['baseline'],
                     checkpoint, '--num', '2', '--score-thr', '0.0', '--device', 'cpu', '--json')
     rows = json.loads(proc.stdout)  # alone on stdout: logging goes to stderr
-    assert rows and {'class', 'objects', 'recall@0.5'} <= set(rows[0])
+    assert rows and {'class', 'objects', 'recall@0.5', 'labelled_as'} <= set(rows[0])
     assert all(0 <= r['recall@0.3'] <= 1 for r in rows)
+    assert all(sum(r['labelled_as']) <= r['objects'] for r in rows)

@@ -11,7 +11,10 @@ Every ground-truth box of ``--num`` test images (from ``--start``) is paired wit
 of objects whose best prediction reaches IoU 0.3 / 0.5 / 0.75 and, over the pairs at IoU >= 0.3,
 the mean absolute centre error (x, y) and size error (w, h) in pixels and the mean signed size
 error (positive: boxes too large). For objects a few pixels wide the split tells a coarse
-localisation (centres off by a fraction of the stride) from a size bias.
+localisation (centres off by a fraction of the stride) from a size bias. The last column is the
+share of objects whose highest-scoring prediction at IoU >= 0.3 has the object's class (the JSON
+rows count the classes it has as ``labelled_as``): a box in the right place with the wrong class
+is no detection for the per-class AP.
 """
 
 from __future__ import annotations
@@ -70,17 +73,41 @@ def pair_errors(gt_boxes: Tensor, pred_boxes: Tensor) -> Tensor:
     return torch.cat([best[:, None], diff], dim=1)
 
 
-def summarize(errors: Tensor, labels: Tensor, classes: list[str]) -> list[dict]:
-    """Per-class recall at :data:`IOU_THRS` and mean errors of the pairs at IoU >= 0.3.
+def top_labels(gt_boxes: Tensor, pred_boxes: Tensor, pred_scores: Tensor,
+               pred_labels: Tensor) -> Tensor:
+    """The class of each object's highest-scoring prediction at IoU >= ``IOU_THRS[0]``.
+
+    Args:
+        gt_boxes: ``[G, 4]`` xyxy.
+        pred_boxes: ``[P, 4]`` xyxy.
+        pred_scores: ``[P]``.
+        pred_labels: ``[P]``.
+
+    Returns:
+        Tensor: ``[G]`` class indices, -1 where no prediction overlaps enough.
+    """
+    if len(pred_boxes) == 0:
+        return gt_boxes.new_full((len(gt_boxes), ), -1, dtype=torch.long)
+    near = bbox_overlaps(gt_boxes, pred_boxes) >= IOU_THRS[0]  # [G, P]
+    best = torch.where(near, pred_scores[None], pred_scores.new_tensor(-1.0)).argmax(dim=1)
+    return torch.where(near.any(dim=1), pred_labels[best].long(), -1)
+
+
+def summarize(errors: Tensor, labels: Tensor, classes: list[str],
+              predicted: Tensor | None = None) -> list[dict]:
+    """Per-class recall at :data:`IOU_THRS`, mean errors of the pairs at IoU >= 0.3 and labels.
 
     Args:
         errors: ``[G, 5]`` rows of :func:`pair_errors` for all objects.
         labels: ``[G]`` their classes.
         classes: Class names.
+        predicted: ``[G]`` rows of :func:`top_labels` (optional).
 
     Returns:
         list[dict]: one row per class with objects (``class``, ``objects``, ``recall@T``,
-        ``centre_err_px`` (x, y), ``size_err_px`` (w, h), ``size_bias_px`` (w, h)).
+        ``centre_err_px`` (x, y), ``size_err_px`` (w, h), ``size_bias_px`` (w, h) and, with
+        ``predicted``, ``labelled_as`` (counts per class) and ``right_class`` (their share that
+        is the object's class)).
     """
     rows = []
     for k, name in enumerate(classes):
@@ -95,6 +122,11 @@ def summarize(errors: Tensor, labels: Tensor, classes: list[str]) -> list[dict]:
             row['centre_err_px'] = hit[:, :2].abs().mean(0).round(decimals=2).tolist()
             row['size_err_px'] = hit[:, 2:].abs().mean(0).round(decimals=2).tolist()
             row['size_bias_px'] = hit[:, 2:].mean(0).round(decimals=2).tolist()
+        if predicted is not None:
+            found = predicted[(labels == k) & (predicted >= 0)]
+            row['labelled_as'] = torch.bincount(found, minlength=len(classes)).tolist()
+            if len(found):
+                row['right_class'] = round((found == k).float().mean().item(), 3)
         rows.append(row)
     return rows
 
@@ -102,12 +134,13 @@ def summarize(errors: Tensor, labels: Tensor, classes: list[str]) -> list[dict]:
 def print_table(rows: list[dict]) -> None:
     """Prints the rows of :func:`summarize`, one line per class."""
     head = ['class', 'objects'] + [f'recall@{t}' for t in IOU_THRS] + [
-        '|d cx|,|d cy|', '|d w|,|d h|', 'd w, d h']
+        '|d cx|,|d cy|', '|d w|,|d h|', 'd w, d h', 'right class']
     print(f'{head[0]:<12}{head[1]:>8}' + ''.join(f'{h:>12}' for h in head[2:5])
           + ''.join(f'{h:>15}' for h in head[5:]))
     for r in rows:
         pairs = [r.get(key) for key in ('centre_err_px', 'size_err_px', 'size_bias_px')]
         cells = ['-' if p is None else f'{p[0]:.2f}, {p[1]:.2f}' for p in pairs]
+        cells.append(f'{r["right_class"]:.3f}' if 'right_class' in r else '-')
         print(f'{r["class"]:<12}{r["objects"]:>8}'
               + ''.join(f'{r[f"recall@{t}"]:>12.3f}' for t in IOU_THRS)
               + ''.join(f'{c:>15}' for c in cells))
@@ -117,22 +150,23 @@ def run(args: argparse.Namespace) -> list[dict]:
     """Pairs the ground truth of the test images with the predictions; rows of :func:`summarize`."""
     cfg = load_config(args.config, args.cfg_options)
     model = build_detector(cfg, args.checkpoint, args.device)
-    errors, labels = [], []
+    errors, labels, predicted = [], [], []
     with torch.no_grad():
         for batch in load_test_batches(cfg, args.num, args.start):
             sample = model.test_step(batch)[0]
             gt = sample.get('gt_instances')
             if gt is None or len(gt) == 0:
                 continue
-            pred = sample.pred_instances
-            pred_boxes = pred.bboxes[pred.scores >= args.score_thr]
-            errors.append(pair_errors(get_box_tensor(gt.bboxes).to(pred_boxes), pred_boxes))
+            pred = sample.pred_instances[sample.pred_instances.scores >= args.score_thr]
+            gt_boxes = get_box_tensor(gt.bboxes).to(pred.bboxes)
+            errors.append(pair_errors(gt_boxes, pred.bboxes))
+            predicted.append(top_labels(gt_boxes, pred.bboxes, pred.scores, pred.labels))
             labels.append(gt.labels)
     if not errors:
         raise SystemExit(f'no ground-truth boxes in test images {args.start}..'
                          f'{args.start + args.num - 1} of {args.config}')
     return summarize(torch.cat(errors).cpu(), torch.cat(labels).cpu(),
-                     model.dataset_meta['classes'])
+                     model.dataset_meta['classes'], torch.cat(predicted).cpu())
 
 
 def main() -> None:
