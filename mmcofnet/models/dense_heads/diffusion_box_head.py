@@ -8,10 +8,11 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 from mmcv.ops import batched_nms
+from mmdet.models.losses import VarifocalLoss
 from mmdet.models.utils import gaussian_radius, gen_gaussian_target
 from mmdet.registry import MODELS, TASK_UTILS
 from mmdet.structures import SampleList
-from mmdet.structures.bbox import bbox_xyxy_to_cxcywh, get_box_tensor
+from mmdet.structures.bbox import bbox_overlaps, bbox_xyxy_to_cxcywh, get_box_tensor
 from mmdet.utils import ConfigType, InstanceList, OptConfigType, OptMultiConfig, reduce_mean
 from mmengine.config import ConfigDict
 from mmengine.model import BaseModule, bias_init_with_prob
@@ -96,7 +97,9 @@ class DiffusionBoxHead(BaseModule):
         dropout: Dropout of the attention and FFN layers.
         bbox_coder: Decodes the ``'x0'`` deltas.
         loss_cls, loss_bbox, loss_iou, loss_noise: Loss configs (focal, L1 on boxes normalised by
-            the image size, GIoU, noise MSE).
+            the image size, GIoU, noise MSE). With mmdet's ``VarifocalLoss`` as ``loss_cls`` the
+            classification is quality-aware (VarifocalNet): a matched box's target for its class
+            is its IoU with the object instead of 1, so scores rank the better boxes first.
         loss_objectness: Loss of the objectness map's per-class centre heatmaps (object centres
             as Gaussians, CenterNet's focal loss); None leaves the map out. The set losses reach
             the features only at the sampled boxes; the map gives every position of the finest
@@ -414,9 +417,13 @@ class DiffusionBoxHead(BaseModule):
         whwh = img_wh.repeat(1, 1, 2).expand_as(boxes)
         # One-hot targets keep mmdet's FocalLoss on its PyTorch path on every device (with class
         # indices on a GPU it calls mmcv's compiled op, which gives the same values).
-        onehot = F.one_hot(labels, self.num_classes + 1)[..., :self.num_classes]
+        cls_target = F.one_hot(labels, self.num_classes + 1)[..., :self.num_classes]
+        if isinstance(self.loss_cls, VarifocalLoss):  # quality-aware: the matched box's IoU
+            iou = bbox_overlaps(boxes[pos].detach(), target_boxes[pos], is_aligned=True)
+            cls_target = cls_target.to(cls_logits.dtype)
+            cls_target[pos] *= iou[:, None]
         return dict(
-            loss_cls=self.loss_cls(cls_logits.flatten(0, 1), onehot.flatten(0, 1),
+            loss_cls=self.loss_cls(cls_logits.flatten(0, 1), cls_target.flatten(0, 1),
                                    avg_factor=num_pos),
             loss_bbox=self.loss_bbox(boxes[pos] / whwh[pos], target_boxes[pos] / whwh[pos],
                                      avg_factor=num_pos),

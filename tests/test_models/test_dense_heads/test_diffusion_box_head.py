@@ -119,6 +119,21 @@ def test_class_loss_matches_mmdet_focal_loss_on_class_indices():
                                head.loss_cls(logits, labels, avg_factor=4.0))
 
 
+def test_varifocal_class_targets_are_the_matched_boxes_iou():
+    head = make_head(loss_cls=dict(type='VarifocalLoss', use_sigmoid=True, loss_weight=2.0))
+    seen = {}
+    head.loss_cls.register_forward_hook(lambda module, args, out: seen.update(target=args[1]))
+    # Every box is the object shifted 2 px to the right: IoU 64 / 96 with it.
+    boxes = torch.tensor([[12.0, 10, 22, 18]]).repeat(1, 12, 1)
+    gts = [InstanceData(bboxes=torch.tensor([[10.0, 10, 20, 18]]), labels=torch.tensor([1]))]
+    losses = head.set_losses(torch.zeros(1, 12, 3), boxes, gts, [dict(img_shape=(64, 96))],
+                             torch.tensor([[[96.0, 64.0]]]))
+    target = seen['target']  # [12, 3]: one matched box, its IoU at its class
+    assert target.dtype == torch.float32 and (target > 0).sum() == 1
+    torch.testing.assert_close(target.sum(0), torch.tensor([0.0, 64 / 96, 0.0]))
+    assert torch.isfinite(losses['loss_cls']) and losses['loss_cls'] > 0
+
+
 def test_objectness_map_targets_object_centres_sizes_and_offsets(field):
     head = make_head()
     neck, feats = field
