@@ -1,5 +1,5 @@
 # COFNet-nano (the main job's model) on a longer CPU schedule: 3000 iterations of 8 crops (6 times
-# the main job; about 70 min on 2 cores), validated every 1000.
+# the main job; about 80 min on 2 cores), validated every 1000.
 #   python tools/train.py configs/cofnet/cofnet_nano_sky-synth_3000it.py
 _base_ = './cofnet_nano_sky-synth.py'
 

@@ -65,8 +65,9 @@ class SmallObjectCrop(BaseTransform):
     def _crop_origin(self, boxes: np.ndarray, labels: np.ndarray, img_w: int, img_h: int,
                      crop_w: int, crop_h: int) -> tuple[int, int]:
         """Top-left corner of the crop; boxes is [K, 4] (x1, y1, x2, y2), labels [K]."""
-        index = self._choose_box(labels) if len(boxes) and np.random.rand() < self.object_prob \
-            else None
+        index = None
+        if len(boxes) and np.random.rand() < self.object_prob:
+            index = self._choose_box(labels)
         if index is not None:
             x1, y1, x2, y2 = boxes[index]
             # Origins for which the box lies inside the crop (when it fits), within the image.
