@@ -2,6 +2,7 @@
 
 from .inference import (
     build_detector,
+    image_tool_parser,
     load_config,
     load_test_batches,
     print_rows,
@@ -9,5 +10,5 @@ from .inference import (
     synchronize,
 )
 
-__all__ = ['build_detector', 'load_config', 'load_test_batches', 'print_rows', 'random_batch',
-           'synchronize']
+__all__ = ['build_detector', 'image_tool_parser', 'load_config', 'load_test_batches', 'print_rows',
+           'random_batch', 'synchronize']

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import copy
 import json
@@ -13,7 +14,7 @@ from collections.abc import Callable
 import torch
 from mmdet.registry import DATASETS, MODELS
 from mmdet.structures import DetDataSample
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 from mmengine.dataset import pseudo_collate
 from mmengine.logging import MMLogger
 from mmengine.model import revert_sync_batchnorm
@@ -100,6 +101,40 @@ def build_detector(cfg: Config, checkpoint: str | None = None, device: str = 'cp
         model.dataset_meta = DATASETS.build(dataset_cfg).metainfo
     model.cfg = cfg
     return model.to(device).eval()
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'{value} is not >= 1')
+    return value
+
+
+def image_tool_parser(description: str, num: int, score_thr: float) -> argparse.ArgumentParser:
+    """Arguments of the tools that run a detector on test images (see :func:`load_test_batches`).
+
+    ``config``, ``checkpoint``, ``--num`` (>= 1), ``--start``, ``--score-thr``, ``--device`` (CUDA
+    when there is one) and ``--cfg-options``; a tool adds its own.
+
+    Args:
+        description (str): The tool's description.
+        num (int): Default number of test images.
+        score_thr (float): Default lowest score of the predictions used.
+
+    Returns:
+        argparse.ArgumentParser: The parser.
+    """
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument('config', help='detector config')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--num', type=_positive_int, default=num, help='number of test images')
+    parser.add_argument('--start', type=int, default=0, help='index of the first test image')
+    parser.add_argument('--score-thr', type=float, default=score_thr,
+                        help='lowest score of the predictions used')
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override settings of the config, key=value pairs')
+    return parser
 
 
 def load_test_batches(cfg: Config, num: int, start: int = 0) -> list[dict]:

@@ -14,6 +14,7 @@ import torch
 from mmdet.registry import METRICS, MODELS
 from mmengine.config import Config
 
+from mmcofnet.apis import image_tool_parser
 from mmcofnet.engine import InferenceSpeedHook, TestScalarsHook
 from mmcofnet.utils import VIS_BACKENDS, add_vis_backends, check_vis_backends
 
@@ -398,6 +399,16 @@ def test_plot_curves_writes_a_png_for_two_runs(repo_root, tmp_path):
 
 
 @pytest.mark.slow
+def test_image_tool_parser_defaults_and_refuses_no_images(capsys):
+    parser = image_tool_parser('tool', num=6, score_thr=0.3)
+    args = parser.parse_args(['a.py', 'b.pth', '--cfg-options', 'model.test_cfg.seed=1'])
+    assert (args.num, args.start, args.score_thr) == (6, 0, 0.3)
+    assert args.cfg_options == {'model.test_cfg.seed': 1}
+    with pytest.raises(SystemExit):
+        parser.parse_args(['a.py', 'b.pth', '--num', '0'])
+    assert 'argument --num: 0 is not >= 1' in capsys.readouterr().err
+
+
 def test_show_detections_writes_a_grid(repo_root, configs, checkpoint, tmp_path):
     out = tmp_path / 'grid.png'
     proc = run_tool(

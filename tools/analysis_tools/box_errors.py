@@ -24,34 +24,24 @@ import warnings
 
 import torch
 from mmdet.structures.bbox import bbox_overlaps, bbox_xyxy_to_cxcywh, get_box_tensor
-from mmengine.config import DictAction
 from torch import Tensor
 
 import mmcofnet  # noqa: F401  (registers the components)
-from mmcofnet.apis import build_detector, load_config, load_test_batches, print_rows
+from mmcofnet.apis import (
+    build_detector,
+    image_tool_parser,
+    load_config,
+    load_test_batches,
+    print_rows,
+)
 
 IOU_THRS = (0.3, 0.5, 0.75)
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='Localisation errors of a detector, per class')
-    parser.add_argument('config', help='detector config')
-    parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument('--num', type=int, default=60, help='number of test images')
-    parser.add_argument('--start', type=int, default=0, help='index of the first test image')
-    parser.add_argument('--score-thr', type=float, default=0.2, help='lowest score paired')
-    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser = image_tool_parser('Localisation errors of a detector, per class', 60, 0.2)
     parser.add_argument('--json', action='store_true', help='print a JSON list on stdout')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, key=value pairs',
-    )
-    args = parser.parse_args()
-    if args.num < 1:
-        parser.error('--num must be >= 1')
-    return args
+    return parser.parse_args()
 
 
 def pair_errors(gt_boxes: Tensor, pred_boxes: Tensor) -> Tensor:

@@ -26,35 +26,19 @@ from matplotlib.figure import Figure  # the object API: PNG through Agg, no disp
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 from mmdet.structures.bbox import get_box_tensor
-from mmengine.config import DictAction
 
 import mmcofnet  # noqa: F401  (registers the components)
-from mmcofnet.apis import build_detector, load_config, load_test_batches
+from mmcofnet.apis import build_detector, image_tool_parser, load_config, load_test_batches
 from mmcofnet.engine.hooks.visualization_hook import original_image
 
 GT_COLOUR, PRED_COLOUR = '#00e000', '#ff3030'
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='Draw detections on test images')
-    parser.add_argument('config', help='detector config')
-    parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument('--num', type=int, default=6, help='number of images')
-    parser.add_argument('--start', type=int, default=0, help='index of the first test image')
-    parser.add_argument('--score-thr', type=float, default=0.3, help='lowest score drawn')
+    parser = image_tool_parser('Draw detections on test images', 6, 0.3)
     parser.add_argument('--cols', type=int, help='grid columns (default: about square)')
     parser.add_argument('--out', default='detections.png', help='output PNG file')
-    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, key=value pairs',
-    )
-    args = parser.parse_args()
-    if args.num < 1:
-        parser.error('--num must be >= 1')
-    return args
+    return parser.parse_args()
 
 
 def draw(
