@@ -12,9 +12,13 @@ optim_wrapper = dict(
     optimizer=dict(type='AdamW', lr=base_lr, weight_decay=0.05),
     paramwise_cfg=dict(norm_decay_mult=0, bias_decay_mult=0, bypass_duplicate=True),
     clip_grad=dict(max_norm=10.0, norm_type=2))
-# The cosine has no `end`: mmengine's runner ends it at train_cfg.max_iters (and its T_max is
-# end - begin), so a config that only changes max_iters keeps the schedule's shape.
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=100),
-    dict(type='CosineAnnealingLR', eta_min=base_lr * 0.05, begin=100, by_epoch=False),
+    dict(
+        type='CosineAnnealingLR',
+        eta_min=base_lr * 0.05,
+        begin=100,
+        end=max_iters,
+        T_max=max_iters - 100,
+        by_epoch=False),
 ]
