@@ -1,5 +1,11 @@
-"""Shared fixtures. Importing mmcofnet registers every component in mmdet's registries."""
+"""Shared fixtures and helpers. Importing mmcofnet registers every component in mmdet's registries.
+
+Test modules import the helpers with ``from conftest import load_tool, run_tool``.
+"""
+import importlib.util
 import os.path as osp
+import subprocess
+import sys
 
 import pytest
 from mmdet.utils import register_all_modules
@@ -15,6 +21,26 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 @pytest.fixture(scope='session')
 def repo_root() -> str:
     return REPO_ROOT
+
+
+def run_tool(repo_root: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Runs ``python ARGS`` in the repository; a non-zero exit fails with the output's tail."""
+    proc = subprocess.run(
+        [sys.executable, *args], cwd=repo_root, capture_output=True, text=True, timeout=600
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f'{args} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}')
+    return proc
+
+
+def load_tool(repo_root: str, path: str):
+    """Imports a script under tools/ (not a package) as a module."""
+    name = osp.splitext(osp.basename(path))[0] + '_under_test'
+    spec = importlib.util.spec_from_file_location(name, osp.join(repo_root, path))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while it loads
+    spec.loader.exec_module(module)
+    return module
 
 
 # Smoke-size versions of real configs: tiny images, a few iterations, no worker processes.

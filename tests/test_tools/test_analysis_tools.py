@@ -1,16 +1,15 @@
 """Evaluation and analysis tools: test.py's speed and PR curves, benchmark, get_flops, plots."""
 
 import glob
-import importlib.util
 import json
 import os.path as osp
 import re
-import subprocess
 import sys
 from types import SimpleNamespace
 
 import pytest
 import torch
+from conftest import load_tool, run_tool
 from mmdet.registry import METRICS, MODELS
 from mmengine.config import Config
 
@@ -21,24 +20,6 @@ from mmcofnet.utils import VIS_BACKENDS, add_vis_backends, check_vis_backends
 BASELINE = 'configs/baselines/rtmdet_tiny_sky-synth.py'
 CSF = 'configs/ablations/rtmdet_mamba-nano_csf_sky-synth.py'
 PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
-
-
-def run_tool(repo_root, *args, check=True):
-    proc = subprocess.run(
-        [sys.executable, *args], cwd=repo_root, capture_output=True, text=True, timeout=600
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f'{args} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}')
-    return proc
-
-
-def load_tool(repo_root, path):
-    """Imports a script under tools/ (not a package) as a module."""
-    name = osp.splitext(osp.basename(path))[0] + '_under_test'
-    spec = importlib.util.spec_from_file_location(name, osp.join(repo_root, path))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def assert_png(path):

@@ -2,23 +2,14 @@
 import json
 import os.path as osp
 import pickle
-import subprocess
-import sys
 
 import pytest
 import torch
+from conftest import run_tool
 
 pytestmark = pytest.mark.slow
 
 BASELINE = 'configs/baselines/rtmdet_tiny_sky-synth.py'
-
-
-def run_tool(repo_root, *args, check=True):
-    proc = subprocess.run([sys.executable, *args], cwd=repo_root, capture_output=True,
-                          text=True, timeout=600)
-    if check and proc.returncode != 0:
-        raise AssertionError(f'{args} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}')
-    return proc
 
 
 @pytest.fixture(scope='module')

@@ -1,0 +1,103 @@
+"""tools/analysis_tools/equal_time_study.py: the real-data protocol (equal time, seeds, curves)."""
+
+import json
+import os.path as osp
+
+import pytest
+from conftest import load_tool
+from mmengine.config import Config
+
+COFNET = 'configs/cofnet/cofnet_nano_halmstad.py'
+
+
+@pytest.fixture(scope='module')
+def study(repo_root):
+    return load_tool(repo_root, 'tools/analysis_tools/equal_time_study.py')
+
+
+def test_stretch_schedule_moves_the_cosine_and_keeps_the_warmup(study, repo_root):
+    cfg = Config.fromfile(osp.join(repo_root, COFNET))
+    assert cfg.train_cfg.max_iters == 500
+    study.stretch_schedule(cfg, 1052)
+    warmup, cosine = cfg.param_scheduler
+    assert cfg.train_cfg.max_iters == 1052
+    assert (warmup.begin, warmup.end) == (0, 100)
+    assert (cosine.begin, cosine.end, cosine.T_max) == (100, 1052, 952)
+
+
+def test_stretch_schedule_needs_an_iteration_loop(study):
+    cfg = Config(dict(train_cfg=dict(type='EpochBasedTrainLoop', max_epochs=12)))
+    with pytest.raises(ValueError, match='IterBasedTrainLoop'):
+        study.stretch_schedule(cfg, 100)
+
+
+def test_run_config_sets_seed_validations_and_checkpoints(study, repo_root):
+    cfg = Config.fromfile(osp.join(repo_root, COFNET))
+    run = study.run_config(cfg, 'work_dirs/x', 1000, 250, seed=3, log_interval=20)
+    assert run.randomness == dict(seed=3) and run.work_dir == 'work_dirs/x'
+    assert (run.train_cfg.max_iters, run.train_cfg.val_interval) == (1000, 250)
+    assert run.default_hooks.checkpoint.interval == 250
+    assert run.default_hooks.logger.log_metric_by_epoch is False
+    assert cfg.train_cfg.max_iters == 500  # the config itself is left as it was
+
+
+def _write_run(run_dir, times, curve):
+    """A fake finished run: training lines every 10 iterations, one validation per curve point."""
+    log = osp.join(run_dir, '20260101_000000', 'vis_data')
+    import os
+
+    os.makedirs(log)
+    with open(osp.join(log, 'scalars.json'), 'w') as f:
+        for i, t in enumerate(times):
+            f.write(json.dumps(dict(iter=10 * (i + 1), time=t, loss=1.0 / (i + 1))) + '\n')
+        for step, (m, m50) in curve:
+            f.write(json.dumps({'coco/bbox_mAP': m, 'coco/bbox_mAP_50': m50,
+                                'coco/bbox_mAP_s': m / 2, 'coco/BIRD_precision': m,
+                                'step': step}) + '\n')
+
+
+def test_report_gives_mean_and_spread_over_seeds_and_the_curve(study, tmp_path):
+    runs = []
+    for seed, final in enumerate((0.2, 0.4)):
+        run_dir = str(tmp_path / f'seed{seed}')
+        _write_run(run_dir, [1.5, 1.5], [(10, (0.1, 0.3)), (20, (final, 2 * final))])
+        seconds, _ = study.read_logs(run_dir)
+        assert study.seconds_per_iter(seconds, skip=0) == 1.5
+        runs.append(study.summarise_run(run_dir, 20))
+    assert runs[0]['train_minutes'] == pytest.approx(30 / 60)  # 2 lines x 10 iterations x 1.5 s
+    assert [p['iter'] for p in runs[0]['curve']] == [10, 20]
+    table = study.report({'cofnet': dict(sec_per_iter=1.5, runs=runs)}, 20)
+    row = next(line for line in table.splitlines() if line.startswith('| cofnet'))
+    # mAP 0.2 and 0.4: mean 0.3, sample standard deviation 0.141; BIRD AP the same.
+    assert '| 0.300 +- 0.141 | 0.600 +- 0.283 | 0.150 +- 0.071 | 0.300 +- 0.141 |' in row
+    assert '| BIRD |' in table
+    assert '- cofnet: 10: 0.300, 20: 0.600' in table
+
+
+def test_seconds_per_iter_skips_the_warmup(study):
+    rows = [dict(iter=10, time=9.0), dict(iter=20, time=1.0), dict(iter=30, time=1.2)]
+    assert study.seconds_per_iter(rows, skip=10) == pytest.approx(1.1)
+    with pytest.raises(RuntimeError, match='warm-up'):
+        study.seconds_per_iter(rows, skip=30)
+
+
+@pytest.mark.slow
+def test_study_runs_two_seeds_and_writes_the_table(study, repo_root, write_smoke_config,
+                                                   tmp_path):
+    config = write_smoke_config('configs/baselines/rtmdet_tiny_sky-synth.py', tmp_path)
+    work_dir = str(tmp_path / 'study')
+    args = [config, '--minutes', '0.02', '--seeds', '0', '1', '--val-points', '2',
+            '--calibration-iters', '6', '--work-dir', work_dir]
+    study.main(args)
+    name = osp.splitext(osp.basename(config))[0]
+    assert name in json.load(open(osp.join(work_dir, 'calibration.json')))
+    result = json.load(open(osp.join(work_dir, name, 'seed1', 'result.json')))
+    assert result['seed'] == 1 and len(result['curve']) == 2
+    assert result['curve'][-1]['iter'] == result['iters']
+    table = open(osp.join(work_dir, 'study.md')).read()
+    assert f'| {name} |' in table and '| 2 |' in table  # two seeds in the row
+    assert osp.getsize(osp.join(work_dir, 'curves.png')) > 1000
+    # A second call trains nothing more: the finished runs are read back.
+    mtime = osp.getmtime(osp.join(work_dir, name, 'seed0', 'result.json'))
+    study.main(args + ['--report-only'])
+    assert osp.getmtime(osp.join(work_dir, name, 'seed0', 'result.json')) == mtime
