@@ -53,8 +53,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2], help='seeds per config')
     parser.add_argument('--val-points', type=int, default=4,
                         help='validations per run, evenly spaced (the last at the end)')
-    parser.add_argument('--calibration-iters', type=int, default=60,
-                        help='iterations of the timing run (the first third is warm-up)')
+    parser.add_argument('--calibration-iters', type=int, default=100,
+                        help='iterations of the timing run (the first 40%% are warm-up)')
     parser.add_argument('--work-dir', default='work_dirs/equal_time_study')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='overrides applied to every config (e.g. data paths)')
@@ -173,7 +173,7 @@ def calibrate(config: str, cfg: Config, work_dir: str, iters: int) -> float:
         cal.default_hooks.checkpoint.save_last = False
         train(cal, run_dir)
         train_rows, _ = read_logs(run_dir)
-        measured[name] = seconds_per_iter(train_rows, skip=iters // 3)
+        measured[name] = seconds_per_iter(train_rows, skip=iters * 2 // 5)
         with open(cache, 'w') as f:
             json.dump(measured, f, indent=1)
     print(f'{name}: {measured[name]:.3f} s per iteration', flush=True)
