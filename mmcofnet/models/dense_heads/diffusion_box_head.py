@@ -115,7 +115,9 @@ class DiffusionBoxHead(BaseModule):
             matched that many times, one-to-many; NMS removes the duplicates at test time) and
             ``timestep_power`` (training steps t = T u ** power, u uniform; default 1) and
             ``pad_with`` (``'random'`` boxes, or ``'repeat'`` the ground truth, as DiffusionDet
-            can: every object then has several noised copies to match).
+            can: every object then has several noised copies to match) and ``prior_prob`` (the
+            share of the images trained as they are sampled with ``test_cfg.prior_proposals``:
+            from the map's peaks, see :meth:`start_at_peaks`; default 0).
         test_cfg: Sampling and post-processing (see ``DEFAULT_TEST_CFG``).
         init_cfg: Initialisation config.
     """
@@ -206,6 +208,12 @@ class DiffusionBoxHead(BaseModule):
                 dict(type='IoUCost', iou_mode='giou', weight=2.0)
             ])))
         self.match_times = int(train_cfg.get('match_times', 1))
+        prior_prob = float(train_cfg.get('prior_prob', 0.0))
+        if not 0 <= prior_prob <= 1 or (prior_prob > 0 and (
+                not diffusion or self.prediction != 'x0' or loss_objectness is None)):
+            raise ValueError(f'DiffusionBoxHead: train_cfg.prior_prob={prior_prob} must be in '
+                             '[0, 1], and above 0 only with diffusion, prediction=\'x0\' and '
+                             'the objectness map')
         self.train_cfg = train_cfg
         self.test_cfg = ConfigDict({**DEFAULT_TEST_CFG, **(test_cfg or {})})
 
@@ -305,6 +313,50 @@ class DiffusionBoxHead(BaseModule):
         x_t = self.schedule.q_sample(x0, t, noise).clamp(-self.snr_scale, self.snr_scale)
         return x0, noise, x_t, t
 
+    def start_at_peaks(self, objectness: Tensor | None, x0: Tensor, noise: Tensor, x_t: Tensor,
+                       t: Tensor, img_wh: Tensor,
+                       num_gts: list[int]) -> tuple[Tensor, Tensor]:
+        """Trains a share of the images on the boxes that sampling starts from at test time.
+
+        With ``test_cfg.prior_proposals`` the sampler starts at the strongest peaks of the
+        objectness map, at step ``test_cfg.prior_t``, and most peaks of a sky frame are sky. Boxes
+        noised from the ground truth are all near objects, so stages trained only on them never
+        learn to score a peak on empty sky low: on halmstad-sky their class scores ranked the
+        map's peaks worse than chance (docs/halmstad_study.md). Each image is, with probability
+        ``train_cfg.prior_prob``, started as at test time: at step ``prior_t``, its boxes are the
+        map's strongest peaks (detached: the stages learn from the map, the map from its own
+        loss), except that the first of them are its objects, noised to that step, so that every
+        object has a box to be matched to even where the map has no peak yet.
+
+        Args:
+            objectness: ``[B, K + 4, H, W]`` the objectness map, or None (no change).
+            x0, noise, x_t: ``[B, N, 4]`` of :meth:`noised_targets` (the first ``G_i`` boxes of
+                image i are its objects).
+            t: ``[B]`` steps of :meth:`noised_targets`.
+            img_wh: ``[B, 1, 2]`` image sizes.
+            num_gts: ``G_i``, the objects per image.
+
+        Returns:
+            tuple: ``x_t`` and ``t``, changed for the images started at the peaks.
+        """
+        prob = float(self.train_cfg.get('prior_prob', 0.0))
+        if prob <= 0 or objectness is None:
+            return x_t, t
+        chosen = torch.rand(len(x_t), device=x_t.device) < prob
+        if not chosen.any():
+            return x_t, t
+        num_peaks = min(int(self.test_cfg.prior_proposals) or self.num_proposals,
+                        self.num_proposals)
+        peaks, _ = self.objectness_peaks(objectness.detach(), num_peaks)
+        peaks = encode_boxes(peaks, img_wh, self.snr_scale)
+        t = torch.where(chosen, torch.full_like(t, int(self.test_cfg.prior_t)), t)
+        at_prior_t = self.schedule.q_sample(x0, t, noise).clamp(-self.snr_scale, self.snr_scale)
+        x_t = torch.where(chosen[:, None, None], at_prior_t, x_t)
+        for i in chosen.nonzero().flatten().tolist():
+            g = min(num_gts[i], peaks.shape[1])
+            x_t[i, g:peaks.shape[1]] = peaks[i, :peaks.shape[1] - g]
+        return x_t, t
+
     def loss(self, feats: FieldFeatures, batch_data_samples: SampleList) -> dict[str, Tensor]:
         """Losses of every stage (the last stage's keys carry no prefix) and of the objectness map.
 
@@ -323,8 +375,11 @@ class DiffusionBoxHead(BaseModule):
             for s in batch_data_samples
         ]
         img_wh = self._image_sizes(img_metas)
+        objectness = self.objectness(feats.levels[0]) if self.objectness is not None else None
         if self.diffusion:
-            _, noise, x_t, t = self.noised_targets([g.bboxes for g in gts], img_wh)
+            x0, noise, x_t, t = self.noised_targets([g.bboxes for g in gts], img_wh)
+            x_t, t = self.start_at_peaks(objectness, x0, noise, x_t, t, img_wh,
+                                         [len(g.bboxes) for g in gts])
             outputs = self.denoise(sampler, decode_boxes(x_t, img_wh, self.snr_scale), img_wh,
                                    t, x_t)
         else:
@@ -339,16 +394,17 @@ class DiffusionBoxHead(BaseModule):
                 stage['loss_noise'] = self.loss_noise(pred_noise, noise)
             prefix = '' if k == len(outputs) - 1 else f's{k}.'
             losses.update({prefix + key: value for key, value in stage.items()})
-        if self.objectness is not None:
-            losses.update(self.objectness_loss(feats.levels[0], gts))
+        if objectness is not None:
+            losses.update(self.objectness_loss(objectness, gts))
         _check_finite('losses', losses, img_metas)
         return losses
 
-    def objectness_loss(self, finest: Tensor, gts: InstanceList) -> dict[str, Tensor]:
+    def objectness_loss(self, logits: Tensor, gts: InstanceList) -> dict[str, Tensor]:
         """CenterNet-style losses of the objectness map on the finest level.
 
         Args:
-            finest: ``[B, C, H, W]`` finest field level (stride ``objectness_stride``).
+            logits: ``[B, K + 4, H, W]`` the objectness map (``self.objectness`` of the finest
+                field level, stride ``objectness_stride``).
             gts: Per image ground truth (``bboxes`` in pixels, ``labels``).
 
         Returns:
@@ -357,7 +413,6 @@ class DiffusionBoxHead(BaseModule):
             ``loss_objectness_offset`` (L1 of the centres' offsets in their cells), averaged over
             the objects of the batch.
         """
-        logits = self.objectness(finest)
         k, stride = self.num_classes, self.objectness_stride
         heat_target = torch.zeros_like(logits[:, :k])
         centres, targets = [], []

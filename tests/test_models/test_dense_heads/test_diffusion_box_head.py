@@ -9,7 +9,7 @@ from mmengine.structures import InstanceData
 
 from mmcofnet.models.dense_heads import FieldFeatures
 from mmcofnet.models.necks import ContinuousScaleField
-from mmcofnet.models.task_modules import encode_boxes
+from mmcofnet.models.task_modules import decode_boxes, encode_boxes
 
 IMG_HW = [(64, 96), (48, 80)]
 
@@ -143,7 +143,7 @@ def test_objectness_map_targets_object_centres_sizes_and_offsets(field):
     head.loss_objectness_offset = _Record()
     gts = [InstanceData(bboxes=torch.tensor([[42.0, 18.0, 58.0, 34.0]]), labels=torch.tensor([2])),
            InstanceData(bboxes=torch.zeros(0, 4), labels=torch.zeros(0, dtype=torch.long))]
-    head.objectness_loss(finest, gts)
+    head.objectness_loss(head.objectness(finest), gts)
     pred, target = head.loss_objectness.args
     assert target.shape == (2, 3, 8, 12) and head.loss_objectness.kwargs['avg_factor'] == 1
     # The centre (50, 26) px is cell (x 6, y 3) at stride 8, in the heatmap of class 2 only.
@@ -278,6 +278,60 @@ def test_noised_targets_pad_the_ground_truth(pad_with):
     repeated = torch.isclose(x0[0, 2:], x0[0, :2].repeat(5, 1)).all()
     assert bool(repeated) == (pad_with == 'repeat')
     assert x_t.abs().max() <= 2.0
+
+
+def _one_peak_map(num_classes=3, height=8, width=12, cell=(5, 3), size=(2.0, 1.0)):
+    """Objectness logits with one strong peak at ``cell`` (x, y), ``size`` (w, h) in strides."""
+    logits = torch.full((1, num_classes + 4, height, width), -8.0)
+    x, y = cell
+    logits[0, 1, y, x] = 4.0
+    logits[0, num_classes:num_classes + 2] = torch.tensor(size).log()[:, None, None]
+    logits[0, num_classes + 2:] = 0.5
+    return logits
+
+
+def test_start_at_peaks_starts_as_sampling_does_at_test_time():
+    head = make_head(train_cfg=dict(prior_prob=1.0, pad_with='repeat'),
+                     test_cfg=dict(prior_proposals=12, prior_t=7))
+    gt = [torch.tensor([[10.0, 10, 20, 18], [30, 5, 40, 30]])]
+    img_wh = torch.tensor([[[96.0, 64.0]]])
+    x0, noise, x_t, t = head.noised_targets(gt, img_wh)
+    objectness = _one_peak_map()
+    started, steps = head.start_at_peaks(objectness, x0, noise, x_t, t, img_wh, [2])
+    assert steps.tolist() == [7]
+    # The objects first, noised to step 7 (a fraction of a pixel here) ...
+    torch.testing.assert_close(started[0, :2], head.schedule.q_sample(x0, steps, noise)[0, :2])
+    torch.testing.assert_close(decode_boxes(started[:, :2], img_wh, 2.0)[0], gt[0], atol=1.5,
+                               rtol=0)
+    # ... then the map's peaks, strongest first: the peak at cell (5, 3), 16 x 8 px around the
+    # centre (5.5, 3.5) strides = (44, 28) px.
+    peaks = decode_boxes(started[:, 2:], img_wh, 2.0)[0]
+    torch.testing.assert_close(peaks[0], torch.tensor([36.0, 24, 52, 32]))
+    expected, _ = head.objectness_peaks(objectness, 10)
+    torch.testing.assert_close(peaks, expected[0], atol=1e-4, rtol=0)
+
+
+def test_start_at_peaks_is_off_by_default_and_checked():
+    head = make_head()
+    x = torch.randn(1, 12, 4)
+    t = torch.tensor([500])
+    started, steps = head.start_at_peaks(_one_peak_map(), x, x, x, t,
+                                         torch.tensor([[[96.0, 64.0]]]), [1])
+    assert started is x and steps is t
+    for kwargs in (dict(prediction='noise'), dict(diffusion=False), dict(loss_objectness=None),
+                   dict()):
+        prob = 1.5 if not kwargs else 0.5
+        with pytest.raises(ValueError, match='prior_prob'):
+            make_head(train_cfg=dict(prior_prob=prob), **kwargs)
+
+
+def test_losses_with_every_image_started_at_the_peaks(field):
+    head = make_head(train_cfg=dict(prior_prob=1.0), test_cfg=dict(prior_proposals=12))
+    losses = head.loss(sampler_for(field), samples())
+    assert all(torch.isfinite(v) for v in losses.values())
+    sum(losses.values()).backward()
+    assert head.objectness[0].weight.grad.abs().sum() > 0
+    assert head.stages[0].cls_out.weight.grad.abs().sum() > 0
 
 
 class _RecordLabels(torch.nn.Module):
