@@ -203,8 +203,8 @@ def mean_std(values: list[float]) -> tuple[float, float]:
 
 def class_keys(runs: list[dict]) -> list[str]:
     """Per-class AP keys of CocoMetric(classwise=True) in the runs' final validations."""
-    keys = [key for key in runs[0]['curve'][-1] if key.endswith('_precision')]
-    return sorted(keys)
+    return sorted({key for run in runs if run['curve'] for key in run['curve'][-1]
+                   if key.endswith('_precision')})
 
 
 def report(study: dict[str, dict], minutes: float) -> str:
