@@ -101,3 +101,16 @@ def test_crop_vs_frame_keeps_region_boxes(repo_root):
     assert keep.tolist() == [True, True, True, False]
     moved, _ = tool.boxes_in_region(boxes[:1], 5, 8, 100, by_centre=True)
     assert moved.tolist() == [[5, 2, 25, 22]]
+
+
+@pytest.mark.slow
+def test_crop_vs_frame_prints_both_modes(repo_root, smoke):
+    config, checkpoint = smoke
+    proc = run_tool(repo_root, 'tools/analysis_tools/crop_vs_frame.py', config, checkpoint,
+                    '--crop', '128', '--step', '1', '--device', 'cpu')
+    lines = proc.stdout.splitlines()
+    for mode in ('crop alone', 'whole frame'):
+        line = next(line for line in lines if line.startswith(mode))
+        assert 'mAP_50:' in line
+    diffs = next(line for line in lines if line.startswith('feature difference'))
+    assert len(diffs.split(':')[1].split(',')) == 3  # the three backbone outputs of COFNet-nano
