@@ -76,7 +76,8 @@ def decode_variants(model: torch.nn.Module, data: dict) -> dict[str, list]:
         # One step from the peaks: the classifier scored exactly the peak boxes it refined.
         scored['map boxes, stage scores'] = (cls_logits.sigmoid(), peak_boxes)
     results = {'head': [
-        head._predict_single([s[i] for s, _ in steps], [b[i] for _, b in steps], meta, True)
+        head._predict_single([s[i] for s, _ in steps], [b[i] for _, b in steps], meta,
+                             rescale=True)
         for i, meta in enumerate(metas)]}
     for name, (scores, bxs) in scored.items():
         results[name] = [head._predict_single([scores[i]], [bxs[i]], meta, rescale=True)
