@@ -1,6 +1,7 @@
 """tools/analysis_tools/equal_time_study.py: the real-data protocol (equal time, seeds, curves)."""
 
 import json
+import os
 import os.path as osp
 
 import pytest
@@ -44,8 +45,6 @@ def test_run_config_sets_seed_validations_and_checkpoints(study, repo_root):
 def _write_run(run_dir, times, curve):
     """A fake finished run: training lines every 10 iterations, one validation per curve point."""
     log = osp.join(run_dir, '20260101_000000', 'vis_data')
-    import os
-
     os.makedirs(log)
     with open(osp.join(log, 'scalars.json'), 'w') as f:
         for i, t in enumerate(times):
