@@ -73,6 +73,39 @@ def test_report_gives_mean_and_spread_over_seeds_and_the_curve(study, tmp_path):
     assert '- cofnet: 10: 0.300, 20: 0.600' in table
 
 
+def test_study_times_every_arm_first_then_runs_seed_by_seed(study, repo_root, tmp_path,
+                                                           monkeypatch):
+    events = []
+    monkeypatch.setattr(study, 'calibrate',
+                        lambda config, cfg, work_dir, iters: events.append(('time', config)) or 2.0)
+
+    def fake_train(cfg, run_dir):
+        os.makedirs(run_dir)
+        events.append(('train', run_dir.split(os.sep)[-2], cfg.randomness.seed))
+
+    monkeypatch.setattr(study, 'train', fake_train)
+    monkeypatch.setattr(study, 'summarise_run', lambda run_dir, iters: dict(
+        iters=iters, train_minutes=1.0, final_loss=1.0,
+        curve=[dict(iter=iters, bbox_mAP=0.1, bbox_mAP_50=0.2, bbox_mAP_s=0.1)]))
+    rtmdet = osp.join(repo_root, 'configs/baselines/rtmdet_tiny_halmstad.py')
+    cofnet = osp.join(repo_root, COFNET)
+    work_dir = str(tmp_path / 'study')
+    study.main([cofnet, rtmdet, '--minutes', '1.2', '--seeds', '0', '1', '--work-dir', work_dir])
+    assert events == [('time', cofnet), ('time', rtmdet),
+                      ('train', 'cofnet_nano_halmstad', 0), ('train', 'rtmdet_tiny_halmstad', 0),
+                      ('train', 'cofnet_nano_halmstad', 1), ('train', 'rtmdet_tiny_halmstad', 1)]
+    result = json.load(open(osp.join(work_dir, 'rtmdet_tiny_halmstad', 'seed1', 'result.json')))
+    assert result['iters'] == 36  # 72 s / 2 s per iteration, in 4 validations of 9
+    assert '| cofnet_nano_halmstad | 2.00 | 36 |' in open(osp.join(work_dir, 'study.md')).read()
+
+
+def test_study_rejects_configs_with_the_same_name(study, repo_root, tmp_path):
+    other = tmp_path / 'cofnet_nano_halmstad.py'
+    other.write_text(f"_base_ = '{osp.join(repo_root, COFNET)}'\n")
+    with pytest.raises(SystemExit):
+        study.parse_args([osp.join(repo_root, COFNET), str(other)])
+
+
 def test_seconds_per_iter_skips_the_warmup(study):
     rows = [dict(iter=10, time=9.0), dict(iter=20, time=1.0), dict(iter=30, time=1.2)]
     assert study.seconds_per_iter(rows, skip=10) == pytest.approx(1.1)

@@ -10,14 +10,16 @@ Examples::
     python tools/analysis_tools/equal_time_study.py CONFIG [CONFIG ...] --minutes 55 --seeds 0 \\
         --work-dir work_dirs/study_55min
 
-For every config the tool first measures the seconds per training iteration on this machine (a
-short calibration run, ``--calibration-iters``; kept in ``WORK_DIR/calibration.json``), sets the
-iterations that fill ``--minutes`` of training, stretches the config's schedule to them (every
-``param_scheduler`` entry that ended at the old ``max_iters`` ends at the new one), and trains
-once per seed (``randomness.seed``) with ``--val-points`` validations spread over the run. Runs
-go one after the other: two trainings on the same cores distort each other's time. A finished
-run leaves ``result.json`` and is not run again, an interrupted one resumes from its last
-checkpoint, so the study can be stopped and restarted and grows as seeds or configs are added.
+The tool first measures every config's seconds per training iteration on this machine, one
+after the other (a short calibration run, ``--calibration-iters``; kept in
+``WORK_DIR/calibration.json``), sets the iterations that fill ``--minutes`` of training,
+stretches the config's schedule to them (every ``param_scheduler`` entry that ended at the old
+``max_iters`` ends at the new one), and trains once per seed (``randomness.seed``) with
+``--val-points`` validations spread over the run. Runs go one after the other, seed by seed
+across the configs (two trainings on the same cores distort each other's time), and the report is
+rewritten after each. A finished run leaves ``result.json`` and is not run again, an interrupted
+one resumes from its last checkpoint, so the study can be stopped and restarted and grows as seeds
+or configs are added.
 
 It writes ``WORK_DIR/study.md`` (mean and standard deviation over the seeds of the final
 validation: mAP, mAP_50, mAP_s and per-class AP, and the learning curve of mAP_50),
@@ -68,6 +70,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for config in args.configs:
         if not osp.isfile(config):
             parser.error(f'config file not found: {config}')
+    names = [config_name(config) for config in args.configs]
+    if len(set(names)) < len(names):
+        parser.error(f'configs must have distinct file names (each names its runs): {names}')
     return args
 
 
@@ -263,46 +268,53 @@ def plot(study: dict[str, dict], out: str) -> None:
     fig.savefig(out, dpi=100)
 
 
+def write_report(study: dict[str, dict], minutes: float, work_dir: str) -> str:
+    """Write ``study.md``, ``study.json`` and ``curves.png`` from the finished runs."""
+    table = report(study, minutes)
+    for path, text in (('study.md', table), ('study.json', json.dumps(study, indent=1))):
+        with open(osp.join(work_dir, path), 'w') as f:
+            f.write(text)
+    plot(study, osp.join(work_dir, 'curves.png'))
+    return table
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     os.makedirs(args.work_dir, exist_ok=True)
+    cfgs = {config_name(config): load(config, args.cfg_options) for config in args.configs}
     study = {}
-    for config in args.configs:
-        name = config_name(config)
-        cfg = load(config, args.cfg_options)
+    # Every arm is timed first, back to back, so that all see the machine in the same state.
+    for config, (name, cfg) in zip(args.configs, cfgs.items()):
         if args.report_only:
             cache = osp.join(args.work_dir, 'calibration.json')
             sec = json.load(open(cache)).get(name, math.nan) if osp.isfile(cache) else math.nan
         else:
             sec = calibrate(config, cfg, args.work_dir, args.calibration_iters)
         val_interval = max(1, round(args.minutes * 60 / sec / args.val_points))
-        max_iters = val_interval * args.val_points
-        study[name] = dict(config=config, sec_per_iter=sec, runs=[])
-        for seed in args.seeds:
+        study[name] = dict(config=config, sec_per_iter=sec, val_interval=val_interval,
+                           iters=val_interval * args.val_points, runs=[])
+    # Seed-major: an interrupted study still has as many runs of every arm (give or take one).
+    for seed in args.seeds:
+        for name, entry in study.items():
             run_dir = osp.join(args.work_dir, name, f'seed{seed}')
             result = osp.join(run_dir, 'result.json')
             if not osp.isfile(result) and not (args.dry_run or args.report_only):
                 start = time.perf_counter()
-                train(run_config(cfg, run_dir, max_iters, val_interval, seed,
-                                 log_interval=min(20, val_interval)), run_dir)
-                summary = dict(summarise_run(run_dir, max_iters), seed=seed,
+                train(run_config(cfgs[name], run_dir, entry['iters'], entry['val_interval'], seed,
+                                 log_interval=min(20, entry['val_interval'])), run_dir)
+                summary = dict(summarise_run(run_dir, entry['iters']), seed=seed,
                                wall_minutes=(time.perf_counter() - start) / 60)
                 with open(result, 'w') as f:
                     json.dump(summary, f, indent=1)
-            if osp.isfile(result):
-                study[name]['runs'].append(json.load(open(result)))
+                entry['runs'].append(summary)
+                write_report(study, args.minutes, args.work_dir)
+            elif osp.isfile(result):
+                entry['runs'].append(json.load(open(result)))
             else:
-                print(f'{name} seed {seed}: {max_iters} iterations, validation every '
-                      f'{val_interval} (not run)', flush=True)
-    if not any(entry['runs'] for entry in study.values()):
-        return
-    table = report(study, args.minutes)
-    for path, text in (('study.md', table), ('study.json', json.dumps(study, indent=1))):
-        with open(osp.join(args.work_dir, path), 'w') as f:
-            f.write(text)
-    plot(study, osp.join(args.work_dir, 'curves.png'))
-    print(table)
-
+                print(f'{name} seed {seed}: {entry["iters"]} iterations, validation every '
+                      f'{entry["val_interval"]} (not run)', flush=True)
+    if any(entry['runs'] for entry in study.values()):
+        print(write_report(study, args.minutes, args.work_dir))
 
 if __name__ == '__main__':
     main()
