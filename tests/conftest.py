@@ -71,3 +71,19 @@ def write_smoke_config():
         return path
 
     return write
+
+
+def objectness_logits(peaks: dict, num_classes: int = 3, shape=(8, 12)):
+    """``[1, K + 4, H, W]`` objectness-map logits: -5 everywhere but at ``peaks`` in class 1.
+
+    ``peaks`` is ``{(y, x): (logit, log_w, log_h[, dx, dy])}``; sizes are 1 stride and centres
+    mid-cell (offsets 0.5) where not given.
+    """
+    import torch
+
+    logits = torch.full((1, num_classes + 4, *shape), -5.0)
+    logits[:, num_classes:num_classes + 2], logits[:, num_classes + 2:] = 0.0, 0.5
+    for (y, x), (value, *geometry) in peaks.items():
+        logits[0, 1, y, x] = value
+        logits[0, num_classes:num_classes + len(geometry), y, x] = torch.tensor(geometry)
+    return logits

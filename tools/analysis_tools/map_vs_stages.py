@@ -61,24 +61,18 @@ def decode_variants(model: torch.nn.Module, data: dict) -> dict[str, list]:
     used = head._objectness(field)  # None unless the config's test_cfg uses the map
     steps = head.sample(field.sample, img_wh, used)
     cls_logits, boxes = steps[-1]
-    if not head.test_cfg.ensemble:
-        steps = steps[-1:]
-    steps = [(head._scores(logits, bxs, used), bxs) for logits, bxs in steps]
-    peak_boxes, _ = head.objectness_peaks(objectness, head.num_proposals)
-    peak_scores = head.objectness_scores(objectness, peak_boxes)
+    peak_boxes, _ = head.objectness.peaks(objectness, head.num_proposals)
+    peak_scores = head.objectness.scores_at(objectness, peak_boxes)
     scored = {
         'map': (peak_scores, peak_boxes),
         'stages, class scores': (cls_logits.sigmoid(), boxes),
-        'stages, map scores': (head.objectness_scores(objectness, boxes), boxes),
+        'stages, map scores': (head.objectness.scores_at(objectness, boxes), boxes),
     }
     cfg = head.test_cfg
     if head.diffusion and cfg.sampling_steps == 1 and cfg.prior_proposals >= head.num_proposals:
         # One step from the peaks: the classifier scored exactly the peak boxes it refined.
         scored['map boxes, stage scores'] = (cls_logits.sigmoid(), peak_boxes)
-    results = {'head': [
-        head._predict_single([s[i] for s, _ in steps], [b[i] for _, b in steps], meta,
-                             rescale=True)
-        for i, meta in enumerate(metas)]}
+    results = {'head': head.predict_by_feat(steps, used, metas, rescale=True)}
     for name, (scores, bxs) in scored.items():
         results[name] = [head._predict_single([scores[i]], [bxs[i]], meta, rescale=True)
                          for i, meta in enumerate(metas)]

@@ -1,4 +1,6 @@
-"""Dense heads."""
-from .diffusion_box_head import BoxSampler, DiffusionBoxHead, FieldFeatures
+"""Dense heads: the diffusion box head and its objectness map."""
 
-__all__ = ['BoxSampler', 'DiffusionBoxHead', 'FieldFeatures']
+from .diffusion_box_head import DiffusionBoxHead
+from .objectness_map import ObjectnessMap
+
+__all__ = ['DiffusionBoxHead', 'ObjectnessMap']

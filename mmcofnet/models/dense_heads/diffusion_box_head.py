@@ -1,39 +1,24 @@
 """DiffusionBoxHead: boxes denoised from noise (DDPM training, DDIM sampling in 1-8 steps)."""
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
-from typing import NamedTuple
-
 import torch
-import torch.nn.functional as F
 from mmcv.ops import batched_nms
-from mmdet.models.losses import VarifocalLoss
-from mmdet.models.utils import gaussian_radius, gen_gaussian_target
 from mmdet.registry import MODELS, TASK_UTILS
 from mmdet.structures import SampleList
-from mmdet.structures.bbox import bbox_overlaps, bbox_xyxy_to_cxcywh, get_box_tensor
-from mmdet.utils import ConfigType, InstanceList, OptConfigType, OptMultiConfig, reduce_mean
+from mmdet.structures.bbox import bbox_xyxy_to_cxcywh, get_box_tensor
+from mmdet.utils import ConfigType, InstanceList, OptConfigType, OptMultiConfig
 from mmengine.config import ConfigDict
 from mmengine.model import BaseModule, bias_init_with_prob
 from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
 from ..layers.denoising_stage import DenoisingStage
+from ..losses.set_criterion import DEFAULT_ASSIGNER, SetCriterion
+from ..necks.continuous_scale_field import BoxSampler, FieldFeatures
 from ..task_modules.box_encoding import decode_boxes, encode_boxes, random_boxes, timestep_embedding
+from ..task_modules.ddim_sampler import DDIMBoxSampler
 from ..task_modules.noise_schedule import NoiseSchedule
-
-# ``sampler(boxes [B, N, 4] xyxy px) -> [B, N, C, R, R]``: features at each box, for example
-# ``ContinuousScaleField.box_sampler(levels)``.
-BoxSampler = Callable[[Tensor], Tensor]
-
-
-class FieldFeatures(NamedTuple):
-    """What the head reads from the neck: the field's levels and a per-box sampler."""
-
-    levels: list[Tensor]  # [B, C, H_l, W_l] per level, finest first
-    sample: BoxSampler
-
+from .objectness_map import ObjectnessMap
 
 DEFAULT_TEST_CFG = dict(
     sampling_steps=1, eta=1.0, box_renewal=True, renewal_thr=0.5, ensemble=True, seed=0,
@@ -49,25 +34,20 @@ class DiffusionBoxHead(BaseModule):
     ``num_proposals``, are encoded as (cx, cy, w, h) in [-snr_scale, snr_scale], noised to a random
     step t by :meth:`NoiseSchedule.q_sample`, and denoised by ``num_stages`` refinement stages
     (each samples per-box features where the previous one put the boxes). Losses: the
-    noise-prediction MSE (``prediction='noise'``) plus a set-prediction criterion on every stage's
-    denoised boxes (focal + L1 + GIoU after a Hungarian matching).
+    noise-prediction MSE (``prediction='noise'``) plus the set-prediction criterion
+    (:class:`SetCriterion`: focal + L1 + GIoU after a Hungarian matching) on every stage's boxes.
 
-    Inference: DDIM from pure noise, ``sampling_steps`` steps (``test_cfg``, switchable with
-    ``--cfg-options model.test_cfg.sampling_steps=4``); box renewal replaces low-score boxes by
-    fresh noise between steps; ``ensemble`` keeps every step's boxes for the final NMS. Noise comes
-    from one generator per image seeded by ``test_cfg.seed``: an image's result is repeatable and
-    does not depend on the other images in its batch.
+    Inference (:class:`DDIMBoxSampler`): DDIM from pure noise, ``sampling_steps`` steps
+    (``test_cfg``, switchable with ``--cfg-options model.test_cfg.sampling_steps=4``); box renewal
+    replaces low-score boxes by fresh noise between steps; ``ensemble`` keeps every step's boxes
+    for the final NMS. Repeatable per image: noise comes from one generator per image seeded by
+    ``test_cfg.seed``.
 
-    The objectness map (CenterNet-style: per-class centre heatmaps, box sizes and sub-stride
-    centre offsets on the finest field level) is trained beside the boxes. Two test-time options
-    use it, both off by default: ``prior_proposals=K`` starts the first K boxes at the K strongest
-    peaks of the map (with the map's sizes and offsets) and samples from step ``prior_t`` instead
-    of T - 1 (as SDEdit starts from a guess instead of noise): boxes from pure noise rarely land
-    on objects a few pixels wide. The guess is not noised: noise of step t moves a box by a
-    fraction of the image, more than such an object's size even at small t; for the same reason
-    renewal then restarts the boxes it drops at the strongest peaks not used yet, not from noise.
-    ``objectness_score=True`` scores each box by the geometric mean of its class probability and
-    the map's value for that class at the box centre.
+    The :class:`ObjectnessMap` (CenterNet-style centre heatmaps, sizes and offsets on the finest
+    field level) is trained beside the boxes. Two test-time options use it, both off by default:
+    ``prior_proposals=K`` starts the first K boxes at the map's K strongest peaks, from step
+    ``prior_t`` (see :class:`DDIMBoxSampler`); ``objectness_score=True`` scores each box by the
+    geometric mean of its class probability and the map's value for that class at its centre.
 
     ``diffusion=False`` is the single-shot variant: learned proposal boxes and features (as
     Sparse R-CNN) go through the same stages once, without noise or step conditioning (with
@@ -96,23 +76,15 @@ class DiffusionBoxHead(BaseModule):
         num_cls_fcs, num_reg_fcs: Hidden layers of the class and box branches.
         dropout: Dropout of the attention and FFN layers.
         bbox_coder: Decodes the ``'x0'`` deltas.
-        loss_cls, loss_bbox, loss_iou, loss_noise: Loss configs (focal, L1 on boxes normalised by
-            the image size, GIoU, noise MSE). With mmdet's ``VarifocalLoss`` as ``loss_cls`` the
-            classification is quality-aware (VarifocalNet): a matched box's target for its class
-            is its IoU with the object instead of 1, so scores rank the better boxes first.
-        loss_objectness: Loss of the objectness map's per-class centre heatmaps (object centres
-            as Gaussians, CenterNet's focal loss); None leaves the map out. The set losses reach
-            the features only at the sampled boxes; the map gives every position of the finest
-            level a gradient, and it is the map that self-supervised pretraining trains.
-        loss_objectness_size: L1 loss of the map's box sizes (log of width and height in
-            strides) at the object centres.
-        loss_objectness_offset: L1 loss of the map's centre offsets (the object centre's position
-            inside its cell, in strides, as CenterNet's offset head): without them a peak puts
-            the centre in the middle of its cell, 2 px off on average at stride 8, which for an
-            object 10 px wide is the difference between IoU 0.5 and 0.75.
+        loss_cls, loss_bbox, loss_iou: The :class:`SetCriterion`'s losses (focal, or
+            ``VarifocalLoss`` for quality-aware scores; L1 on boxes normalised by the image size;
+            GIoU).
+        loss_noise: Noise MSE (``prediction='noise'``).
+        loss_objectness: The :class:`ObjectnessMap`'s heatmap loss; None leaves the map out.
+        loss_objectness_size, loss_objectness_offset: The map's size and offset losses.
         objectness_stride: Stride of the finest field level, where the map is predicted.
-        train_cfg: ``assigner`` (one-to-one matcher), ``match_times`` (each ground truth is
-            matched that many times, one-to-many; NMS removes the duplicates at test time) and
+        train_cfg: ``assigner`` and ``match_times`` of the :class:`SetCriterion` (one-to-many
+            above 1: NMS removes the duplicates at test time) and
             ``timestep_power`` (training steps t = T u ** power, u uniform; default 1) and
             ``pad_with`` (``'random'`` boxes, or ``'repeat'`` the ground truth, as DiffusionDet
             can: every object then has several noised copies to match) and ``prior_prob`` (the
@@ -183,31 +155,14 @@ class DiffusionBoxHead(BaseModule):
             self.proposal_feats = nn.Embedding(num_proposals, embed_dims)
 
         self.bbox_coder = TASK_UTILS.build(bbox_coder)
-        self.loss_cls = MODELS.build(loss_cls)
-        self.loss_bbox = MODELS.build(loss_bbox)
-        self.loss_iou = MODELS.build(loss_iou)
-        self.loss_noise = MODELS.build(loss_noise)
-        self.objectness_stride = objectness_stride
-        if loss_objectness is not None:
-            self.loss_objectness = MODELS.build(loss_objectness)
-            self.loss_objectness_size = MODELS.build(loss_objectness_size)
-            self.loss_objectness_offset = MODELS.build(loss_objectness_offset)
-            # K class heatmaps, log(w) and log(h) in strides, the centre's x and y offsets in its
-            # cell (in strides).
-            self.objectness = nn.Sequential(
-                nn.Conv2d(feat_channels, feat_channels, 3, padding=1), nn.ReLU(inplace=True),
-                nn.Conv2d(feat_channels, num_classes + 4, 1))
-        else:
-            self.objectness = None
         train_cfg = ConfigDict(train_cfg or {})
-        self.assigner = TASK_UTILS.build(train_cfg.get('assigner', dict(
-            type='HungarianAssigner',
-            match_costs=[
-                dict(type='FocalLossCost', weight=2.0),
-                dict(type='BBoxL1Cost', weight=5.0, box_format='xywh'),
-                dict(type='IoUCost', iou_mode='giou', weight=2.0)
-            ])))
-        self.match_times = int(train_cfg.get('match_times', 1))
+        self.criterion = SetCriterion(num_classes, train_cfg.get('assigner', DEFAULT_ASSIGNER),
+                                      train_cfg.get('match_times', 1), loss_cls, loss_bbox,
+                                      loss_iou)
+        self.loss_noise = MODELS.build(loss_noise)
+        self.objectness = ObjectnessMap(
+            num_classes, feat_channels, objectness_stride, loss_objectness, loss_objectness_size,
+            loss_objectness_offset) if loss_objectness is not None else None
         prior_prob = float(train_cfg.get('prior_prob', 0.0))
         if not 0 <= prior_prob <= 1 or (prior_prob > 0 and (
                 not diffusion or self.prediction != 'x0' or loss_objectness is None)):
@@ -216,6 +171,7 @@ class DiffusionBoxHead(BaseModule):
                              'the objectness map')
         self.train_cfg = train_cfg
         self.test_cfg = ConfigDict({**DEFAULT_TEST_CFG, **(test_cfg or {})})
+        self.sampler = DDIMBoxSampler(self.schedule, snr_scale)
 
     def init_weights(self) -> None:
         super().init_weights()
@@ -224,11 +180,6 @@ class DiffusionBoxHead(BaseModule):
             # Stages start by keeping the boxes they are given (zero deltas or zero noise).
             nn.init.zeros_(stage.reg_out.weight)
             nn.init.zeros_(stage.reg_out.bias)
-        if self.objectness is not None:
-            k, bias = self.num_classes, self.objectness[-1].bias
-            nn.init.constant_(bias[:k], bias_init_with_prob(0.01))
-            nn.init.constant_(bias[k:k + 2], 1.0)  # sizes e^1 strides
-            nn.init.constant_(bias[k + 2:], 0.5)  # centres mid-cell
 
     # -- the denoiser ------------------------------------------------------------------------
 
@@ -347,7 +298,7 @@ class DiffusionBoxHead(BaseModule):
             return x_t, t
         num_peaks = min(int(self.test_cfg.prior_proposals) or self.num_proposals,
                         self.num_proposals)
-        peaks, _ = self.objectness_peaks(objectness.detach(), num_peaks)
+        peaks, _ = self.objectness.peaks(objectness.detach(), num_peaks)
         peaks = encode_boxes(peaks, img_wh, self.snr_scale)
         t = torch.where(chosen, torch.full_like(t, int(self.test_cfg.prior_t)), t)
         at_prior_t = self.schedule.q_sample(x0, t, noise).clamp(-self.snr_scale, self.snr_scale)
@@ -358,17 +309,15 @@ class DiffusionBoxHead(BaseModule):
         return x_t, t
 
     def loss(self, feats: FieldFeatures, batch_data_samples: SampleList) -> dict[str, Tensor]:
-        """Losses of every stage (the last stage's keys carry no prefix) and of the objectness map.
+        """Denoises the noised ground truth (or the proposals) and returns the losses.
 
         Args:
             feats: The field's levels and box sampler.
             batch_data_samples: Samples with ``gt_instances`` and ``metainfo['img_shape']``.
 
         Returns:
-            dict[str, Tensor]: ``loss_cls``, ``loss_bbox``, ``loss_iou`` (and ``loss_noise``),
-            the same per earlier stage with prefix ``s{k}.``, and ``loss_objectness``.
+            dict[str, Tensor]: see :meth:`loss_by_feat`.
         """
-        sampler = feats.sample
         img_metas = [s.metainfo for s in batch_data_samples]
         gts = [
             InstanceData(bboxes=get_box_tensor(s.gt_instances.bboxes), labels=s.gt_instances.labels)
@@ -380,109 +329,45 @@ class DiffusionBoxHead(BaseModule):
             x0, noise, x_t, t = self.noised_targets([g.bboxes for g in gts], img_wh)
             x_t, t = self.start_at_peaks(objectness, x0, noise, x_t, t, img_wh,
                                          [len(g.bboxes) for g in gts])
-            outputs = self.denoise(sampler, decode_boxes(x_t, img_wh, self.snr_scale), img_wh,
-                                   t, x_t)
+            outputs = self.denoise(feats.sample, decode_boxes(x_t, img_wh, self.snr_scale),
+                                   img_wh, t, x_t)
         else:
             noise = None
             boxes, query = self._proposals(img_wh)
-            outputs = self.denoise(sampler, boxes, img_wh, query=query)
+            outputs = self.denoise(feats.sample, boxes, img_wh, query=query)
+        return self.loss_by_feat(outputs, objectness, noise, gts, img_metas)
+
+    def loss_by_feat(self, outputs: list[tuple[Tensor, Tensor, Tensor | None]],
+                     objectness: Tensor | None, noise: Tensor | None, gts: InstanceList,
+                     img_metas: list[dict]) -> dict[str, Tensor]:
+        """Losses of every stage (the last stage's keys carry no prefix) and of the objectness map.
+
+        Args:
+            outputs: :meth:`denoise`'s per-stage class logits, boxes and predicted noise.
+            objectness: ``[B, K + 4, H, W]`` the objectness map, or None.
+            noise: ``[B, N, 4]`` the noise added to the targets (``prediction='noise'``).
+            gts: Per image ground truth (``bboxes`` in pixels, ``labels``).
+            img_metas: Per image meta information.
+
+        Returns:
+            dict[str, Tensor]: ``loss_cls``, ``loss_bbox``, ``loss_iou`` (and ``loss_noise``),
+            the same per earlier stage with prefix ``s{k}.``, and the map's ``loss_objectness``,
+            ``loss_objectness_size`` and ``loss_objectness_offset``. A non-finite prediction or
+            loss raises ``FloatingPointError`` naming the images.
+        """
+        img_wh = self._image_sizes(img_metas)
         losses = {}
         for k, (cls_logits, boxes, pred_noise) in enumerate(outputs):
             _check_finite(f'stage {k} predictions', (cls_logits, boxes), img_metas)
-            stage = self.set_losses(cls_logits, boxes, gts, img_metas, img_wh)
+            stage = self.criterion(cls_logits, boxes, gts, img_metas, img_wh)
             if pred_noise is not None:
                 stage['loss_noise'] = self.loss_noise(pred_noise, noise)
             prefix = '' if k == len(outputs) - 1 else f's{k}.'
             losses.update({prefix + key: value for key, value in stage.items()})
         if objectness is not None:
-            losses.update(self.objectness_loss(objectness, gts))
+            losses.update(self.objectness.loss(objectness, gts))
         _check_finite('losses', losses, img_metas)
         return losses
-
-    def objectness_loss(self, logits: Tensor, gts: InstanceList) -> dict[str, Tensor]:
-        """CenterNet-style losses of the objectness map on the finest level.
-
-        Args:
-            logits: ``[B, K + 4, H, W]`` the objectness map (``self.objectness`` of the finest
-                field level, stride ``objectness_stride``).
-            gts: Per image ground truth (``bboxes`` in pixels, ``labels``).
-
-        Returns:
-            dict[str, Tensor]: ``loss_objectness`` (focal loss of the class heatmaps),
-            ``loss_objectness_size`` (L1 of log width and height at the centres) and
-            ``loss_objectness_offset`` (L1 of the centres' offsets in their cells), averaged over
-            the objects of the batch.
-        """
-        k, stride = self.num_classes, self.objectness_stride
-        heat_target = torch.zeros_like(logits[:, :k])
-        centres, targets = [], []
-        for i, gt in enumerate(gts):
-            for (x1, y1, x2, y2), label in zip((gt.bboxes / stride).tolist(), gt.labels.tolist()):
-                w, h = max(x2 - x1, 1e-2), max(y2 - y1, 1e-2)
-                fx, fy = (x1 + x2) / 2, (y1 + y2) / 2
-                cx, cy = min(int(fx), logits.shape[-1] - 1), min(int(fy), logits.shape[-2] - 1)
-                radius = max(0, int(gaussian_radius((h, w), min_overlap=0.3)))
-                gen_gaussian_target(heat_target[i, label], [cx, cy], radius)
-                centres.append((i, cy, cx))
-                targets.append((math.log(w), math.log(h), fx - cx, fy - cy))
-        num_objects = reduce_mean(logits.new_tensor(len(centres))).clamp(min=1).item()
-        loss_heat = self.loss_objectness(logits[:, :k].sigmoid().clamp(1e-4, 1 - 1e-4),
-                                         heat_target, avg_factor=num_objects)
-        if not centres:
-            zero = logits[:, k:].sum() * 0
-            return dict(loss_objectness=loss_heat, loss_objectness_size=zero,
-                        loss_objectness_offset=zero)
-        b, y, x = logits.new_tensor(centres, dtype=torch.long).unbind(1)
-        pred, target = logits[b, k:, y, x], logits.new_tensor(targets)  # [M, 4] each
-        return dict(
-            loss_objectness=loss_heat,
-            loss_objectness_size=self.loss_objectness_size(pred[:, :2], target[:, :2],
-                                                           avg_factor=num_objects),
-            loss_objectness_offset=self.loss_objectness_offset(pred[:, 2:], target[:, 2:],
-                                                               avg_factor=num_objects))
-
-    def set_losses(self, cls_logits: Tensor, boxes: Tensor, gts: InstanceList,
-                   img_metas: list[dict], img_wh: Tensor) -> dict[str, Tensor]:
-        """Set-prediction criterion of one stage: match, then focal + L1 + GIoU.
-
-        Args:
-            cls_logits: ``[B, N, K]``.
-            boxes: ``[B, N, 4]`` denoised boxes (xyxy px).
-            gts: Per image ground truth (``bboxes``, ``labels``).
-            img_metas: Per image meta information.
-            img_wh: ``[B, 1, 2]`` image sizes.
-
-        Returns:
-            dict[str, Tensor]: ``loss_cls``, ``loss_bbox``, ``loss_iou``.
-        """
-        labels = torch.full(cls_logits.shape[:2], self.num_classes, dtype=torch.long,
-                            device=cls_logits.device)
-        target_boxes = torch.zeros_like(boxes)
-        for i, (gt, meta) in enumerate(zip(gts, img_metas)):
-            pred = InstanceData(scores=cls_logits[i].detach(), bboxes=boxes[i].detach())
-            repeated = InstanceData(bboxes=gt.bboxes.repeat(self.match_times, 1),
-                                    labels=gt.labels.repeat(self.match_times))
-            gt_inds = self.assigner.assign(pred, repeated, img_meta=meta).gt_inds
-            pos = gt_inds > 0
-            matched = (gt_inds[pos] - 1) % max(len(gt), 1)
-            labels[i, pos] = gt.labels[matched]
-            target_boxes[i, pos] = gt.bboxes[matched]
-        pos = labels < self.num_classes
-        num_pos = reduce_mean(pos.sum().float()).clamp(min=1).item()
-        whwh = img_wh.repeat(1, 1, 2).expand_as(boxes)
-        # One-hot targets keep mmdet's FocalLoss on its PyTorch path on every device (with class
-        # indices on a GPU it calls mmcv's compiled op, which gives the same values).
-        cls_target = F.one_hot(labels, self.num_classes + 1)[..., :self.num_classes]
-        if isinstance(self.loss_cls, VarifocalLoss):  # quality-aware: the matched box's IoU
-            iou = bbox_overlaps(boxes[pos].detach(), target_boxes[pos], is_aligned=True)
-            cls_target = cls_target.to(cls_logits.dtype)
-            cls_target[pos] *= iou[:, None]
-        return dict(
-            loss_cls=self.loss_cls(cls_logits.flatten(0, 1), cls_target.flatten(0, 1),
-                                   avg_factor=num_pos),
-            loss_bbox=self.loss_bbox(boxes[pos] / whwh[pos], target_boxes[pos] / whwh[pos],
-                                     avg_factor=num_pos),
-            loss_iou=self.loss_iou(boxes[pos], target_boxes[pos], avg_factor=num_pos))
 
     # -- inference ---------------------------------------------------------------------------
 
@@ -503,93 +388,17 @@ class DiffusionBoxHead(BaseModule):
         if not self.diffusion:
             boxes, query = self._proposals(img_wh)
             if use_prior:  # the map's peaks replace the first learned boxes
-                prior, _ = self.objectness_peaks(
+                prior, _ = self.objectness.peaks(
                     objectness, min(int(cfg.prior_proposals), self.num_proposals))
                 boxes = torch.cat([prior, boxes[:, prior.shape[1]:]], dim=1)
             cls_logits, boxes, _ = self.denoise(sampler, boxes, img_wh, query=query)[-1]
             return [(cls_logits, boxes)]
-        generators = [torch.Generator(img_wh.device).manual_seed(int(cfg.seed)) for _ in img_wh]
 
-        def normal() -> Tensor:  # one stream per image: results do not depend on the batch
-            return torch.stack([
-                torch.randn(self.num_proposals, 4, generator=g, device=img_wh.device)
-                for g in generators
-            ])
+        def denoise(boxes: Tensor, t: Tensor, x_t: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
+            return self.denoise(sampler, boxes, img_wh, t, x_t)[-1]
 
-        x_t, steps, spare = normal(), [], None
-        timesteps = self.schedule.ddim_timesteps(
-            int(cfg.sampling_steps), int(cfg.prior_t) if use_prior else None)
-        if use_prior:
-            # The strongest peaks start the first boxes; with renewal, the next ones (enough for
-            # every box of every later step) wait for the boxes that renewal drops.
-            num_prior = min(int(cfg.prior_proposals), self.num_proposals)
-            num_spare = (len(timesteps) - 1) * self.num_proposals if cfg.box_renewal else 0
-            peaks, heat = self.objectness_peaks(objectness, num_prior + num_spare)
-            peaks = encode_boxes(peaks, img_wh, self.snr_scale)
-            num_prior = min(num_prior, peaks.shape[1])  # a map smaller than K has fewer peaks
-            x_t = torch.cat([peaks[:, :num_prior], x_t[:, num_prior:]], dim=1)
-            spare = _PeakQueue(peaks[:, num_prior:], (heat[:, num_prior:] > 0).sum(dim=1))
-        for t, t_next in timesteps:
-            tt = torch.full((len(img_wh), ), t, dtype=torch.long, device=img_wh.device)
-            cls_logits, boxes, noise = self.denoise(
-                sampler, decode_boxes(x_t, img_wh, self.snr_scale), img_wh, tt, x_t)[-1]
-            steps.append((cls_logits, boxes))
-            if t_next < 0:
-                break
-            x0 = encode_boxes(boxes, img_wh, self.snr_scale).clamp(-self.snr_scale,
-                                                                   self.snr_scale)
-            if noise is None:
-                noise = self.schedule.noise_from_x0(x_t, tt, x0)
-            x_t = self.schedule.ddim_step(x0, noise, t, t_next, cfg.eta,
-                                          normal() if cfg.eta > 0 else None)
-            if cfg.box_renewal:  # low-score boxes start again: at unused peaks, or from noise
-                renew = cls_logits.sigmoid().amax(dim=-1) <= cfg.renewal_thr  # [B, N]
-                fresh = normal() if spare is None else spare.take(renew, normal())
-                x_t = torch.where(renew[..., None], fresh, x_t)
-        return steps
-
-    def objectness_peaks(self, objectness: Tensor, k: int) -> tuple[Tensor, Tensor]:
-        """Boxes at the ``k`` strongest local maxima of the map, sized as the map says.
-
-        Args:
-            objectness: ``[B, K + 4, H, W]`` map at ``objectness_stride``: class heatmap logits,
-                then log width and log height, then the centre's x and y offsets in its cell
-                (all in strides).
-            k: Number of peaks (at most H x W).
-
-        Returns:
-            tuple: ``[B, k, 4]`` boxes (xyxy px) and their heat ``[B, k]``, strongest first;
-            heat 0 marks positions that are no local maximum (fewer than ``k`` peaks).
-        """
-        heat = objectness[:, :self.num_classes].sigmoid().amax(dim=1, keepdim=True)
-        peaks = heat * (F.max_pool2d(heat, 3, stride=1, padding=1) == heat)
-        k = min(k, peaks[0].numel())
-        values, index = peaks.flatten(1).topk(k, dim=1)  # [B, k]
-        width, stride = heat.shape[-1], self.objectness_stride
-        geometry = objectness[:, self.num_classes:].flatten(2).gather(
-            2, index[:, None].expand(-1, 4, -1)).transpose(1, 2)  # [B, k, 4]
-        cell = torch.stack([index % width, index // width], dim=-1).to(heat.dtype)
-        centre = (cell + geometry[..., 2:].clamp(0, 1)) * stride
-        half = geometry[..., :2].clamp(max=8).exp() * stride / 2
-        return torch.cat([centre - half, centre + half], dim=-1), values
-
-    def objectness_scores(self, objectness: Tensor, boxes: Tensor) -> Tensor:
-        """The class heatmaps at the box centres.
-
-        Args:
-            objectness: ``[B, K + 4, H, W]`` objectness map.
-            boxes: ``[B, N, 4]`` boxes (xyxy px).
-
-        Returns:
-            Tensor: ``[B, N, K]`` heatmap values (bilinear at the centres).
-        """
-        heat = objectness[:, :self.num_classes].sigmoid()
-        h, w = heat.shape[-2:]
-        stride = self.objectness_stride
-        centre = (boxes[..., :2] + boxes[..., 2:]) / 2
-        grid = torch.stack([centre[..., 0] / (w * stride), centre[..., 1] / (h * stride)], -1)
-        sampled = F.grid_sample(heat, grid[:, :, None] * 2 - 1, align_corners=False)
-        return sampled[..., 0].transpose(1, 2)
+        peaks = (lambda k: self.objectness.peaks(objectness, k)) if use_prior else None
+        return self.sampler(denoise, img_wh, self.num_proposals, cfg, peaks)
 
     def predict(self, feats: FieldFeatures, batch_data_samples: SampleList,
                 rescale: bool = True) -> InstanceList:
@@ -604,9 +413,24 @@ class DiffusionBoxHead(BaseModule):
             list[InstanceData]: one per image.
         """
         img_metas = [s.metainfo for s in batch_data_samples]
-        img_wh = self._image_sizes(img_metas)
         objectness = self._objectness(feats)
-        steps = self.sample(feats.sample, img_wh, objectness)
+        steps = self.sample(feats.sample, self._image_sizes(img_metas), objectness)
+        return self.predict_by_feat(steps, objectness, img_metas, rescale)
+
+    def predict_by_feat(self, steps: list[tuple[Tensor, Tensor]], objectness: Tensor | None,
+                        img_metas: list[dict], rescale: bool = True) -> InstanceList:
+        """Post-processing: scores, then per image top-k, threshold and NMS over the steps.
+
+        Args:
+            steps: :meth:`sample`'s class logits ``[B, N, K]`` and boxes ``[B, N, 4]`` per step
+                (all kept with ``test_cfg.ensemble``, else the last).
+            objectness: ``[B, K + 4, H, W]`` the map, for ``test_cfg.objectness_score``.
+            img_metas: Per image meta information (``img_shape``, ``scale_factor``).
+            rescale: Map boxes back to the original image.
+
+        Returns:
+            list[InstanceData]: one per image.
+        """
         if not self.test_cfg.ensemble:
             steps = steps[-1:]
         steps = [(self._scores(logits, boxes, objectness), boxes) for logits, boxes in steps]
@@ -661,41 +485,12 @@ class DiffusionBoxHead(BaseModule):
         """Class probabilities ``[B, N, K]``, fused with the map when ``objectness_score``."""
         scores = cls_logits.sigmoid()
         if objectness is not None and self.test_cfg.objectness_score:
-            scores = (scores * self.objectness_scores(objectness, boxes)).sqrt()
+            scores = (scores * self.objectness.scores_at(objectness, boxes)).sqrt()
         return scores
 
     def _image_sizes(self, img_metas: list[dict]) -> Tensor:
         """``[B, 1, 2]`` (width, height) of each image from ``img_shape``, on the head's device."""
         return self.schedule.alphas_cumprod.new_tensor([[m['img_shape'][::-1]] for m in img_metas])
-
-
-class _PeakQueue:
-    """Objectness peaks not used yet, handed out strongest first to the boxes that renewal drops.
-
-    Args:
-        peaks: ``[B, P, 4]`` encoded boxes at the peaks, strongest first.
-        num_peaks: ``[B]`` how many of them are true peaks (the rest are not handed out).
-    """
-
-    def __init__(self, peaks: Tensor, num_peaks: Tensor) -> None:
-        self.peaks = peaks
-        self.num_peaks = num_peaks
-        self.used = torch.zeros_like(num_peaks)  # [B] peaks handed out
-
-    def take(self, renew: Tensor, fallback: Tensor) -> Tensor:
-        """Boxes for the ``renew`` slots ``[B, N]``: the next peaks, ``fallback`` once none is left.
-
-        Returns:
-            Tensor: ``[B, N, 4]``, the next peaks in the renewed slots (in slot order) and
-            ``fallback`` elsewhere.
-        """
-        if self.peaks.shape[1] == 0:
-            return fallback
-        order = self.used[:, None] + renew.long().cumsum(dim=1) - 1  # [B, N] peak per slot
-        self.used = self.used + renew.sum(dim=1)
-        index = order.clamp(0, self.peaks.shape[1] - 1)[..., None].expand(-1, -1, 4)
-        available = renew & (order < self.num_peaks[:, None])
-        return torch.where(available[..., None], self.peaks.gather(1, index), fallback)
 
 
 def _check_finite(what: str, tensors: dict[str, Tensor] | tuple[Tensor, ...],

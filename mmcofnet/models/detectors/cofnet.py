@@ -7,7 +7,7 @@ from mmdet.structures import OptSampleList, SampleList
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from torch import Tensor
 
-from ..dense_heads.diffusion_box_head import FieldFeatures
+from ..necks.continuous_scale_field import FieldFeatures
 
 
 @MODELS.register_module()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -16,6 +17,17 @@ from .scale_encoding import ScaleEmbedding, scale_to_stride, stride_to_scale
 
 # The scales of FPN's P3-P7 (strides 8, 16, 32, 64, 128), which mmdet's dense heads expect.
 P3_P7_SCALES = (1 / 3, 2 / 3, 1.0, 4 / 3, 5 / 3)
+
+# ``sampler(boxes [B, N, 4] xyxy px) -> [B, N, C, R, R]``: features at each box, each at its own
+# scale (:meth:`ContinuousScaleField.box_sampler`).
+BoxSampler = Callable[[Tensor], Tensor]
+
+
+class FieldFeatures(NamedTuple):
+    """What a box head reads from the field: its levels and a per-box sampler."""
+
+    levels: list[Tensor]  # [B, C, H_l, W_l] per level, finest first
+    sample: BoxSampler
 
 
 @MODELS.register_module()
@@ -256,7 +268,7 @@ class ContinuousScaleField(BaseModule):
         """
         return self.box_sampler(self.build_levels(feats, max_scale=0.0))(boxes)
 
-    def box_sampler(self, levels: Sequence[Tensor]) -> Callable[[Tensor], Tensor]:
+    def box_sampler(self, levels: Sequence[Tensor]) -> BoxSampler:
         """:meth:`sample` on levels from :meth:`build_levels`, as a function for repeated calls.
 
         RoI-Align-style sampling (one bilinear sample per bin centre) of the two levels around

@@ -1,23 +1,34 @@
 """DiffusionBoxHead: losses, DDIM sampling per image, repeatability, single-shot variant."""
+
 import math
 
 import pytest
 import torch
+from conftest import objectness_logits
 from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
 from mmengine.structures import InstanceData
 
-from mmcofnet.models.dense_heads import FieldFeatures
-from mmcofnet.models.necks import ContinuousScaleField
+from mmcofnet.models.necks import ContinuousScaleField, FieldFeatures
 from mmcofnet.models.task_modules import decode_boxes, encode_boxes
 
 IMG_HW = [(64, 96), (48, 80)]
 
 
 def make_head(**kwargs):
-    cfg = dict(type='DiffusionBoxHead', num_classes=3, feat_channels=16, roi_size=3, embed_dims=32,
-               num_heads=2, num_stages=2, ffn_dims=64, num_proposals=12, prediction='x0',
-               test_cfg=dict(score_thr=0.0))
+    cfg = dict(
+        type='DiffusionBoxHead',
+        num_classes=3,
+        feat_channels=16,
+        roi_size=3,
+        embed_dims=32,
+        num_heads=2,
+        num_stages=2,
+        ffn_dims=64,
+        num_proposals=12,
+        prediction='x0',
+        test_cfg=dict(score_thr=0.0),
+    )
     cfg.update(kwargs)
     head = MODELS.build(cfg)
     head.init_weights()
@@ -27,8 +38,9 @@ def make_head(**kwargs):
 @pytest.fixture(scope='module')
 def field():
     torch.manual_seed(0)
-    neck = ContinuousScaleField([8, 16], out_channels=16, in_strides=[8, 16],
-                                out_scales=[1 / 3, 2 / 3], roi_size=3).eval()
+    neck = ContinuousScaleField(
+        [8, 16], out_channels=16, in_strides=[8, 16], out_scales=[1 / 3, 2 / 3], roi_size=3
+    ).eval()
     feats = [torch.randn(2, 8, 8, 12), torch.randn(2, 16, 4, 6)]
     return neck, feats
 
@@ -43,8 +55,9 @@ def samples(gt_boxes=((10, 10, 20, 18), (30, 5, 40, 30)), images=(0, 1)):
     out = []
     for i in images:
         h, w = IMG_HW[i]
-        s = DetDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w),
-                                        scale_factor=(1.0, 1.0), img_id=i))
+        s = DetDataSample(
+            metainfo=dict(img_shape=(h, w), ori_shape=(h, w), scale_factor=(1.0, 1.0), img_id=i)
+        )
         boxes = torch.tensor(gt_boxes, dtype=torch.float32).view(-1, 4)
         s.gt_instances = InstanceData(bboxes=boxes, labels=torch.arange(len(boxes)) % 3)
         out.append(s)
@@ -55,11 +68,14 @@ def samples(gt_boxes=((10, 10, 20, 18), (30, 5, 40, 30)), images=(0, 1)):
 def test_losses_of_every_stage_are_finite_and_reach_every_stage(field, prediction):
     head = make_head(prediction=prediction)
     losses = head.loss(sampler_for(field), samples())
-    expected = {'loss_cls', 'loss_bbox', 'loss_iou'} | ({'loss_noise'} if prediction == 'noise'
-                                                         else set())
-    assert set(losses) == expected | {f's0.{k}' for k in expected} | {'loss_objectness',
-                                                                      'loss_objectness_size',
-                                                                      'loss_objectness_offset'}
+    expected = {'loss_cls', 'loss_bbox', 'loss_iou'} | (
+        {'loss_noise'} if prediction == 'noise' else set()
+    )
+    assert set(losses) == expected | {f's0.{k}' for k in expected} | {
+        'loss_objectness',
+        'loss_objectness_size',
+        'loss_objectness_offset',
+    }
     assert all(torch.isfinite(v) for v in losses.values())
     sum(losses.values()).backward()
     for stage in head.stages:
@@ -72,7 +88,7 @@ def test_denoiser_sees_box_geometry_in_pixels_not_image_fractions(field):
     head = make_head()
     for stage in head.stages:  # non-zero box deltas, so that the boxes depend on the queries
         torch.nn.init.normal_(stage.reg_out.weight, std=0.1)
-    sampler = sampler_for(field, images=(0, )).sample
+    sampler = sampler_for(field, images=(0,)).sample
     boxes = torch.tensor([[[10.0, 10, 20, 18], [30, 5, 40, 30]]])
     t = torch.tensor([7])
     with torch.no_grad():
@@ -96,130 +112,26 @@ def test_empty_ground_truth_gives_background_only_losses(field):
     sum(losses.values()).backward()  # still a graph: empty images train the classifier
 
 
-def test_match_times_assigns_each_ground_truth_several_boxes(field):
-    head = make_head(train_cfg=dict(match_times=3))
-    cls_logits = torch.zeros(1, 12, 3)
-    boxes = torch.tensor([[0, 0, 10, 10]], dtype=torch.float32).repeat(1, 12, 1)
-    gts = [InstanceData(bboxes=torch.tensor([[10.0, 10, 20, 18], [30, 5, 40, 30]]),
-                        labels=torch.tensor([1, 2]))]
-    metas = [dict(img_shape=(64, 96))]
-    img_wh = torch.tensor([[[96.0, 64.0]]])
-    head.loss_cls = _RecordLabels(head.loss_cls)
-    head.set_losses(cls_logits, boxes, gts, metas, img_wh)
-    onehot = head.loss_cls.labels  # [12, 3]; background rows are all zero
-    assert onehot.sum(0).tolist() == [0, 3, 3] and (onehot.sum(1) == 0).sum() == 6
-
-
-def test_class_loss_matches_mmdet_focal_loss_on_class_indices():
-    head = make_head()
-    logits = torch.randn(10, 3)
-    labels = torch.tensor([0, 3, 3, 1, 2, 3, 0, 3, 3, 2])  # 3 = background
-    onehot = torch.nn.functional.one_hot(labels, 4)[:, :3]
-    torch.testing.assert_close(head.loss_cls(logits, onehot, avg_factor=4.0),
-                               head.loss_cls(logits, labels, avg_factor=4.0))
-
-
-def test_varifocal_class_targets_are_the_matched_boxes_iou():
-    head = make_head(loss_cls=dict(type='VarifocalLoss', use_sigmoid=True, loss_weight=2.0))
-    seen = {}
-    head.loss_cls.register_forward_hook(lambda module, args, out: seen.update(target=args[1]))
-    # Every box is the object shifted 2 px to the right: IoU 64 / 96 with it.
-    boxes = torch.tensor([[12.0, 10, 22, 18]]).repeat(1, 12, 1)
-    gts = [InstanceData(bboxes=torch.tensor([[10.0, 10, 20, 18]]), labels=torch.tensor([1]))]
-    losses = head.set_losses(torch.zeros(1, 12, 3), boxes, gts, [dict(img_shape=(64, 96))],
-                             torch.tensor([[[96.0, 64.0]]]))
-    target = seen['target']  # [12, 3]: one matched box, its IoU at its class
-    assert target.dtype == torch.float32 and (target > 0).sum() == 1
-    torch.testing.assert_close(target.sum(0), torch.tensor([0.0, 64 / 96, 0.0]))
-    assert torch.isfinite(losses['loss_cls']) and losses['loss_cls'] > 0
-
-
-def test_objectness_map_targets_object_centres_sizes_and_offsets(field):
-    head = make_head()
-    neck, feats = field
-    finest = neck.build_levels(feats, max_scale=0.0)[0]  # stride 8, 8 x 12
-    head.loss_objectness = _Record()
-    head.loss_objectness_size = _Record()
-    head.loss_objectness_offset = _Record()
-    gts = [InstanceData(bboxes=torch.tensor([[42.0, 18.0, 58.0, 34.0]]), labels=torch.tensor([2])),
-           InstanceData(bboxes=torch.zeros(0, 4), labels=torch.zeros(0, dtype=torch.long))]
-    head.objectness_loss(head.objectness(finest), gts)
-    pred, target = head.loss_objectness.args
-    assert target.shape == (2, 3, 8, 12) and head.loss_objectness.kwargs['avg_factor'] == 1
-    # The centre (50, 26) px is cell (x 6, y 3) at stride 8, in the heatmap of class 2 only.
-    assert target[0, 2, 3, 6] == 1 and target[0, :2].sum() == 0 and target[1].sum() == 0
-    assert pred.min() > 0 and pred.max() < 1  # probabilities
-    sizes, size_target = head.loss_objectness_size.args
-    assert sizes.shape == (1, 2)
-    torch.testing.assert_close(size_target, torch.tensor([[math.log(2.0), math.log(2.0)]]))
-    offsets, offset_target = head.loss_objectness_offset.args
-    assert offsets.shape == (1, 2)
-    torch.testing.assert_close(offset_target, torch.tensor([[0.25, 0.25]]))  # (50, 26) / 8 - (6, 3)
-
-
-def objectness_map(peaks, shape=(8, 12)):
-    """A map with class logits -5 but at ``peaks`` {(y, x): (logit, log_w, log_h[, dx, dy])}.
-
-    Sizes are 1 stride and centres mid-cell (offsets 0.5) where not given.
-    """
-    logits = torch.full((1, 7, *shape), -5.0)
-    logits[:, 3:5], logits[:, 5:] = 0.0, 0.5
-    for (y, x), (value, *geometry) in peaks.items():
-        logits[0, 1, y, x] = value
-        logits[0, 3:3 + len(geometry), y, x] = torch.tensor(geometry)
-    return logits
-
-
-def test_objectness_peaks_are_local_maxima_sized_by_the_map():
-    head = make_head()
-    logits = objectness_map({
-        (3, 6): (4.0, math.log(2.0), 0.0),  # the strongest: centre (52, 28) px, 16 x 8 px
-        (3, 7): (3.0, 0.0, 0.0),  # its neighbour: not a local maximum
-        (6, 1): (2.0, 0.0, math.log(0.5)),  # centre (12, 52), 8 x 4 px
-        (1, 9): (1.0, 0.0, 0.0, 0.25, 1.0)})  # centre offset in its cell: (74, 16), 8 x 8 px
-    boxes, heat = head.objectness_peaks(logits, 3)
-    torch.testing.assert_close(boxes, torch.tensor([[[44.0, 24.0, 60.0, 32.0],
-                                                     [8.0, 50.0, 16.0, 54.0],
-                                                     [70.0, 12.0, 78.0, 20.0]]]))
-    torch.testing.assert_close(heat, torch.sigmoid(torch.tensor([[4.0, 2.0, 1.0]])))
-
-
 def test_renewal_restarts_dropped_boxes_at_the_next_unused_peaks(field):
     # renewal_thr=1 drops every box after step 1; the stages keep the boxes they are given
     # (zero-initialised box outputs), so step 2 returns where the renewed boxes restarted.
-    head = make_head(test_cfg=dict(prior_proposals=2, prior_t=7, sampling_steps=2, eta=0.0,
-                                   renewal_thr=1.0, score_thr=0.0)).eval()
+    head = make_head(
+        test_cfg=dict(
+            prior_proposals=2, prior_t=7, sampling_steps=2, eta=0.0, renewal_thr=1.0, score_thr=0.0
+        )
+    ).eval()
     peaks = {(1, 2): 6.0, (2, 8): 5.0, (5, 4): 4.0, (6, 10): 3.0}  # strongest first
-    logits = objectness_map({yx: (v, 0.0, 0.0) for yx, v in peaks.items()}).repeat(2, 1, 1, 1)
+    logits = objectness_logits({yx: (v, 0.0, 0.0) for yx, v in peaks.items()}).repeat(2, 1, 1, 1)
     with torch.no_grad():
         steps = head.sample(sampler_for(field).sample, torch.tensor([[[96.0, 64.0]]] * 2), logits)
     centres = [[(x + 0.5) * 8, (y + 0.5) * 8] for y, x in peaks]
     boxes = torch.tensor([[cx - 4, cy - 4, cx + 4, cy + 4] for cx, cy in centres])
-    torch.testing.assert_close(steps[0][1][:, :2], boxes[None, :2].expand(2, -1, -1),
-                               atol=1e-3, rtol=0)
-    torch.testing.assert_close(steps[1][1][:, :2], boxes[None, 2:].expand(2, -1, -1),
-                               atol=1e-3, rtol=0)
-
-
-def test_peak_queue_hands_out_peaks_in_order_then_falls_back():
-    from mmcofnet.models.dense_heads.diffusion_box_head import _PeakQueue
-    peaks = torch.arange(1, 4, dtype=torch.float32)[None, :, None].expand(1, 3, 4)  # 1, 2, 3
-    queue = _PeakQueue(peaks, num_peaks=torch.tensor([2]))  # the third is no true peak
-    fallback = torch.zeros(1, 4, 4)
-    first = queue.take(torch.tensor([[False, True, False, False]]), fallback)
-    assert first[0, :, 0].tolist() == [0, 1, 0, 0]
-    second = queue.take(torch.tensor([[True, False, True, True]]), fallback)
-    assert second[0, :, 0].tolist() == [2, 0, 0, 0]  # peak 2, then none left: the fallback
-
-
-def test_objectness_scores_read_the_heatmaps_at_box_centres():
-    head = make_head()
-    logits = objectness_map({(3, 6): (4.0, 0.0, 0.0)})
-    boxes = torch.tensor([[[44.0, 20.0, 60.0, 36.0], [0.0, 0.0, 8.0, 8.0]]])
-    scores = head.objectness_scores(logits, boxes)
-    assert scores.shape == (1, 2, 3)
-    assert scores[0, 0, 1] == pytest.approx(torch.sigmoid(torch.tensor(4.0)).item())
-    assert scores[0, 1].max() < 0.01
+    torch.testing.assert_close(
+        steps[0][1][:, :2], boxes[None, :2].expand(2, -1, -1), atol=1e-3, rtol=0
+    )
+    torch.testing.assert_close(
+        steps[1][1][:, :2], boxes[None, 2:].expand(2, -1, -1), atol=1e-3, rtol=0
+    )
 
 
 def test_objectness_prior_starts_sampling_at_the_peaks(field):
@@ -227,38 +139,34 @@ def test_objectness_prior_starts_sampling_at_the_peaks(field):
     head.eval()
     # The first box starts exactly at the peak, and the stages, whose box outputs start at zero,
     # keep it.
-    logits = objectness_map({(2, 3): (5.0, math.log(2.0), math.log(2.0))}).repeat(2, 1, 1, 1)
+    logits = objectness_logits({(2, 3): (5.0, math.log(2.0), math.log(2.0))}).repeat(2, 1, 1, 1)
     with torch.no_grad():
         steps = head.sample(sampler_for(field).sample, torch.tensor([[[96.0, 64.0]]] * 2), logits)
     assert len(steps) == 1
-    torch.testing.assert_close(steps[0][1][:, 0], torch.tensor([[20.0, 12.0, 36.0, 28.0]] * 2),
-                               atol=1e-3, rtol=0)
+    torch.testing.assert_close(
+        steps[0][1][:, 0], torch.tensor([[20.0, 12.0, 36.0, 28.0]] * 2), atol=1e-3, rtol=0
+    )
 
 
 def test_single_shot_variant_can_start_from_the_peaks(field):
     head = make_head(diffusion=False, test_cfg=dict(prior_proposals=2, score_thr=0.0)).eval()
-    logits = objectness_map({(2, 3): (5.0, math.log(2.0), math.log(2.0))}).repeat(2, 1, 1, 1)
+    logits = objectness_logits({(2, 3): (5.0, math.log(2.0), math.log(2.0))}).repeat(2, 1, 1, 1)
     with torch.no_grad():
-        boxes = head.sample(sampler_for(field).sample, torch.tensor([[[96.0, 64.0]]] * 2),
-                            logits)[0][1]
+        boxes = head.sample(sampler_for(field).sample, torch.tensor([[[96.0, 64.0]]] * 2), logits)[
+            0
+        ][1]
     torch.testing.assert_close(boxes[:, 0], torch.tensor([[20.0, 12.0, 36.0, 28.0]] * 2))
 
 
 def test_objectness_score_fuses_the_map_into_the_detections(field):
     head = make_head(test_cfg=dict(objectness_score=True, score_thr=0.0)).eval()
     with torch.no_grad():
-        head.objectness[-1].bias[:3].fill_(-10.0)  # a map that sees no object anywhere
+        head.objectness.out.bias[:3].fill_(-10.0)  # a map that sees no object anywhere
         fused = head.predict(sampler_for(field), samples())[0]
         head.test_cfg.objectness_score = False
         plain = head.predict(sampler_for(field), samples())[0]
     # Class probabilities start near 0.01; fused with a map of about 5e-5 they drop 10x.
     assert fused.scores.max() < 0.1 * plain.scores.max()
-
-
-class _Record(torch.nn.Module):
-    def forward(self, *args, **kwargs):
-        self.args, self.kwargs = args, kwargs
-        return args[0].sum() * 0
 
 
 def test_objectness_map_is_optional(field):
@@ -273,41 +181,34 @@ def test_noised_targets_pad_the_ground_truth(pad_with):
     gt = [torch.tensor([[10.0, 10, 20, 18], [30, 5, 40, 30]]), torch.zeros(0, 4)]
     img_wh = torch.tensor([[[96.0, 64.0]], [[80.0, 48.0]]])
     x0, noise, x_t, t = head.noised_targets(gt, img_wh)
-    assert x0.shape == noise.shape == x_t.shape == (2, 12, 4) and t.shape == (2, )
+    assert x0.shape == noise.shape == x_t.shape == (2, 12, 4) and t.shape == (2,)
     torch.testing.assert_close(x0[0, :2], encode_boxes(gt[0], img_wh[0], 2.0))
     repeated = torch.isclose(x0[0, 2:], x0[0, :2].repeat(5, 1)).all()
     assert bool(repeated) == (pad_with == 'repeat')
     assert x_t.abs().max() <= 2.0
 
 
-def _one_peak_map(num_classes=3, height=8, width=12, cell=(5, 3), size=(2.0, 1.0)):
-    """Objectness logits with one strong peak at ``cell`` (x, y), ``size`` (w, h) in strides."""
-    logits = torch.full((1, num_classes + 4, height, width), -8.0)
-    x, y = cell
-    logits[0, 1, y, x] = 4.0
-    logits[0, num_classes:num_classes + 2] = torch.tensor(size).log()[:, None, None]
-    logits[0, num_classes + 2:] = 0.5
-    return logits
-
-
 def test_start_at_peaks_starts_as_sampling_does_at_test_time():
-    head = make_head(train_cfg=dict(prior_prob=1.0, pad_with='repeat'),
-                     test_cfg=dict(prior_proposals=12, prior_t=7))
+    head = make_head(
+        train_cfg=dict(prior_prob=1.0, pad_with='repeat'),
+        test_cfg=dict(prior_proposals=12, prior_t=7),
+    )
     gt = [torch.tensor([[10.0, 10, 20, 18], [30, 5, 40, 30]])]
     img_wh = torch.tensor([[[96.0, 64.0]]])
     x0, noise, x_t, t = head.noised_targets(gt, img_wh)
-    objectness = _one_peak_map()
+    objectness = objectness_logits({(3, 5): (4.0, math.log(2.0), 0.0)})
     started, steps = head.start_at_peaks(objectness, x0, noise, x_t, t, img_wh, [2])
     assert steps.tolist() == [7]
     # The objects first, noised to step 7 (a fraction of a pixel here) ...
     torch.testing.assert_close(started[0, :2], head.schedule.q_sample(x0, steps, noise)[0, :2])
-    torch.testing.assert_close(decode_boxes(started[:, :2], img_wh, 2.0)[0], gt[0], atol=1.5,
-                               rtol=0)
+    torch.testing.assert_close(
+        decode_boxes(started[:, :2], img_wh, 2.0)[0], gt[0], atol=1.5, rtol=0
+    )
     # ... then the map's peaks, strongest first: the peak at cell (5, 3), 16 x 8 px around the
     # centre (5.5, 3.5) strides = (44, 28) px.
     peaks = decode_boxes(started[:, 2:], img_wh, 2.0)[0]
     torch.testing.assert_close(peaks[0], torch.tensor([36.0, 24, 52, 32]))
-    expected, _ = head.objectness_peaks(objectness, 10)
+    expected, _ = head.objectness.peaks(objectness, 10)
     torch.testing.assert_close(peaks, expected[0], atol=1e-4, rtol=0)
 
 
@@ -315,11 +216,22 @@ def test_start_at_peaks_is_off_by_default_and_checked():
     head = make_head()
     x = torch.randn(1, 12, 4)
     t = torch.tensor([500])
-    started, steps = head.start_at_peaks(_one_peak_map(), x, x, x, t,
-                                         torch.tensor([[[96.0, 64.0]]]), [1])
+    started, steps = head.start_at_peaks(
+        objectness_logits({(3, 5): (4.0, math.log(2.0), 0.0)}),
+        x,
+        x,
+        x,
+        t,
+        torch.tensor([[[96.0, 64.0]]]),
+        [1],
+    )
     assert started is x and steps is t
-    for kwargs in (dict(prediction='noise'), dict(diffusion=False), dict(loss_objectness=None),
-                   dict()):
+    for kwargs in (
+        dict(prediction='noise'),
+        dict(diffusion=False),
+        dict(loss_objectness=None),
+        dict(),
+    ):
         prob = 1.5 if not kwargs else 0.5
         with pytest.raises(ValueError, match='prior_prob'):
             make_head(train_cfg=dict(prior_prob=prob), **kwargs)
@@ -330,18 +242,8 @@ def test_losses_with_every_image_started_at_the_peaks(field):
     losses = head.loss(sampler_for(field), samples())
     assert all(torch.isfinite(v) for v in losses.values())
     sum(losses.values()).backward()
-    assert head.objectness[0].weight.grad.abs().sum() > 0
+    assert head.objectness.conv.weight.grad.abs().sum() > 0
     assert head.stages[0].cls_out.weight.grad.abs().sum() > 0
-
-
-class _RecordLabels(torch.nn.Module):
-    def __init__(self, loss):
-        super().__init__()
-        self.loss = loss
-
-    def forward(self, logits, labels, **kwargs):
-        self.labels = labels
-        return self.loss(logits, labels, **kwargs)
 
 
 @pytest.mark.parametrize('steps', [1, 4])
@@ -350,8 +252,7 @@ def test_batched_sampling_returns_each_images_own_results(field, steps):
     head = make_head(test_cfg=dict(sampling_steps=steps, score_thr=0.0)).eval()
     with torch.no_grad():
         batched = head.predict(sampler_for(field), samples())
-        alone = [head.predict(sampler_for(field, (i, )), samples(images=(i, )))[0]
-                 for i in (0, 1)]
+        alone = [head.predict(sampler_for(field, (i,)), samples(images=(i,)))[0] for i in (0, 1)]
     for got, want in zip(batched, alone):
         assert len(got) > 0
         torch.testing.assert_close(got.bboxes, want.bboxes, atol=1e-4, rtol=1e-4)
@@ -371,13 +272,15 @@ def test_sampling_is_repeatable_under_a_seed_and_changes_with_it(field):
         head.test_cfg.seed = 1
         other = head.predict(sampler_for(field), samples())[0]
     torch.testing.assert_close(first.bboxes, second.bboxes)
-    assert first.bboxes.shape != other.bboxes.shape or \
-        not torch.allclose(first.bboxes, other.bboxes)
+    assert first.bboxes.shape != other.bboxes.shape or not torch.allclose(
+        first.bboxes, other.bboxes
+    )
 
 
 def test_ensemble_collects_every_step_before_nms(field):
-    head = make_head(test_cfg=dict(sampling_steps=3, score_thr=0.0, nms=None,
-                                   max_per_img=200)).eval()
+    head = make_head(
+        test_cfg=dict(sampling_steps=3, score_thr=0.0, nms=None, max_per_img=200)
+    ).eval()
     with torch.no_grad():
         img_wh = torch.tensor([[[96.0, 64.0]], [[80.0, 48.0]]])
         steps = head.sample(sampler_for(field).sample, img_wh)

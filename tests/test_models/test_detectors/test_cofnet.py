@@ -1,4 +1,5 @@
 """COFNet end to end: loss/predict on mmdet's demo inputs, FLOPs analysis, bad input."""
+
 import copy
 
 import pytest
@@ -28,8 +29,7 @@ def build(model_cfg, **head):
 
 
 def batch(model, num_items=(3, 0)):
-    data = demo_mm_inputs(2, [[3, 96, 128], [3, 64, 96]], num_items=list(num_items),
-                          num_classes=3)
+    data = demo_mm_inputs(2, [[3, 96, 128], [3, 64, 96]], num_items=list(num_items), num_classes=3)
     return model.data_preprocessor(data, training=True)
 
 
@@ -68,8 +68,9 @@ def test_sampling_steps_switch_at_test_time(model_cfg):
 def test_flops_analysis_runs_on_forward(model_cfg):
     # DiffusionDet's get_flops fails: its forward needs more than the image.
     model = build(model_cfg).eval()
-    info = get_model_complexity_info(model, inputs=(torch.randn(1, 3, 128, 160), ),
-                                     show_table=False, show_arch=False)
+    info = get_model_complexity_info(
+        model, inputs=(torch.randn(1, 3, 128, 160),), show_table=False, show_arch=False
+    )
     assert info['flops'] > 0
     assert info['params'] == sum(p.numel() for p in model.parameters())
 
@@ -88,7 +89,7 @@ def test_objectness_map_sits_on_the_finest_field_level(repo_root):
     cfg = Config.fromfile(f'{repo_root}/configs/cofnet/cofnet_small_sky-synth.py').model
     cfg.bbox_head.update(num_stages=1, num_proposals=10)
     model = MODELS.build(cfg)
-    assert model.neck.in_strides[0] == 4 and model.bbox_head.objectness_stride == 4
+    assert model.neck.in_strides[0] == 4 and model.bbox_head.objectness.stride == 4
 
 
 def test_neck_must_be_a_scale_field(model_cfg):
@@ -96,3 +97,38 @@ def test_neck_must_be_a_scale_field(model_cfg):
     cfg.neck = dict(type='FPN', in_channels=[64, 128, 256], out_channels=96, num_outs=3)
     with pytest.raises(TypeError, match='ContinuousScaleField'):
         MODELS.build(cfg)
+
+
+@pytest.mark.parametrize(
+    'config, fixture',
+    [
+        ('configs/cofnet/cofnet_nano_halmstad.py', 'cofnet_nano_state_dict.txt'),
+        (
+            'configs/cofnet/cofnet_nano-single-shot_halmstad.py',
+            'cofnet_nano-single-shot_state_dict.txt',
+        ),
+    ],
+)
+def test_checkpoints_from_before_the_head_split_load(repo_root, config, fixture):
+    # The fixture lists the state-dict keys and shapes of the model before the head was split
+    # into ObjectnessMap, SetCriterion and DDIMBoxSampler. A checkpoint with exactly those keys
+    # loads strictly, and the new keys differ only by the map's named layers.
+    with open(f'{repo_root}/tests/fixtures/{fixture}') as f:
+        rows = [line.split() for line in f if not line.startswith('#')]
+    old = {
+        key: torch.randn([int(n) for n in shape.split('x')] if shape != 'scalar' else [])
+        for key, shape in rows
+    }
+    model = MODELS.build(Config.fromfile(f'{repo_root}/{config}').model)
+    model.load_state_dict(old)  # strict
+    torch.testing.assert_close(
+        model.bbox_head.objectness.out.weight, old['bbox_head.objectness.2.weight']
+    )
+    new = {key: tuple(value.shape) for key, value in model.state_dict().items()}
+    assert new == {_renamed(key): tuple(value.shape) for key, value in old.items()}
+
+
+def _renamed(key):
+    return key.replace('objectness.0.', 'objectness.conv.').replace(
+        'objectness.2.', 'objectness.out.'
+    )

@@ -1,0 +1,5 @@
+"""Losses: the set-prediction criterion of the box head."""
+
+from .set_criterion import SetCriterion
+
+__all__ = ['SetCriterion']
