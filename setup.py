@@ -1,4 +1,5 @@
 """Setup script: metadata lives in setup.cfg; requirements come from requirements/*.txt."""
+
 from pathlib import Path
 
 from setuptools import setup

@@ -3,6 +3,7 @@
 Importing the package registers every component in mmdet's registries; configs load it with
 ``custom_imports = dict(imports=['mmcofnet'], allow_failed_imports=False)``.
 """
+
 import mmcv
 import mmdet
 import mmengine
@@ -21,8 +22,10 @@ def _check_versions() -> None:
     for name, (module, low, high) in _REQUIREMENTS.items():
         version = digit_version(module.__version__)
         if not digit_version(low) <= version < digit_version(high):
-            raise ImportError(f'mmcofnet {__version__} needs {name}>={low},<{high}, but '
-                              f'{name}=={module.__version__} is installed; run tools/setup.sh')
+            raise ImportError(
+                f'mmcofnet {__version__} needs {name}>={low},<{high}, but '
+                f'{name}=={module.__version__} is installed; run tools/setup.sh'
+            )
 
 
 _check_versions()

@@ -2,6 +2,7 @@
 
 Test modules import the helpers with ``from conftest import load_tool, run_tool``.
 """
+
 import importlib.util
 import os.path as osp
 import subprocess
@@ -44,7 +45,7 @@ def load_tool(repo_root: str, path: str):
 
 
 # Smoke-size versions of real configs: tiny images, a few iterations, no worker processes.
-SMOKE_OVERRIDES = '''
+SMOKE_OVERRIDES = """
 img_size = (256, 192)
 train_dataloader = dict(
     batch_size=2, num_workers=0, persistent_workers=False,
@@ -56,8 +57,7 @@ train_cfg = dict(max_iters=4, val_interval=4)
 default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=2))
 # An untrained model scores everything low: keep all boxes so that the metric has results.
 model = dict(test_cfg=dict(score_thr=0.0, min_bbox_size=-1))
-'''
-
+"""
 
 
 @pytest.fixture(scope='session')
@@ -82,8 +82,8 @@ def objectness_logits(peaks: dict, num_classes: int = 3, shape=(8, 12)):
     import torch
 
     logits = torch.full((1, num_classes + 4, *shape), -5.0)
-    logits[:, num_classes:num_classes + 2], logits[:, num_classes + 2:] = 0.0, 0.5
+    logits[:, num_classes : num_classes + 2], logits[:, num_classes + 2 :] = 0.0, 0.5
     for (y, x), (value, *geometry) in peaks.items():
         logits[0, 1, y, x] = value
-        logits[0, num_classes:num_classes + len(geometry), y, x] = torch.tensor(geometry)
+        logits[0, num_classes : num_classes + len(geometry), y, x] = torch.tensor(geometry)
     return logits

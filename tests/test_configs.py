@@ -1,4 +1,5 @@
 """Every config in configs/ parses, builds its model and runs it; the CPU ones also train."""
+
 import glob
 import os.path as osp
 import subprocess
@@ -14,14 +15,17 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = sorted(
     osp.relpath(p, REPO_ROOT)
     for p in glob.glob(osp.join(REPO_ROOT, 'configs', '**', '*.py'), recursive=True)
-    if '_base_' not in p)
+    if '_base_' not in p
+)
 
 
 def _plain_bn(cfg):
     """SyncBN needs a process group; the same model with BN runs on one CPU."""
     if isinstance(cfg, dict):
-        return {k: (dict(type='BN') if k == 'norm_cfg' and v.get('type') == 'SyncBN'
-                    else _plain_bn(v)) for k, v in cfg.items()}
+        return {
+            k: (dict(type='BN') if k == 'norm_cfg' and v.get('type') == 'SyncBN' else _plain_bn(v))
+            for k, v in cfg.items()
+        }
     return cfg
 
 
@@ -39,7 +43,8 @@ def test_config_builds_a_working_model(config):
 
 
 STUDY_CONFIGS = [
-    c for c in CONFIGS
+    c
+    for c in CONFIGS
     if c.startswith(('configs/ablations/', 'configs/cofnet/cofnet_nano')) and 'sky-synth' in c
 ]
 
@@ -48,8 +53,13 @@ STUDY_CONFIGS = [
 @pytest.mark.parametrize('config', STUDY_CONFIGS)
 def test_study_config_trains_and_evaluates(config, write_smoke_config, tmp_path):
     smoke = write_smoke_config(config, tmp_path)
-    proc = subprocess.run([sys.executable, 'tools/train.py', smoke, '--work-dir', str(tmp_path)],
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, 'tools/train.py', smoke, '--work-dir', str(tmp_path)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-3000:]
     assert 'coco/bbox_mAP' in log and osp.isfile(tmp_path / 'iter_4.pth')

@@ -1,4 +1,5 @@
 """Package import: registration and version guards."""
+
 import pytest
 from mmdet.registry import DATASETS, TRANSFORMS
 
@@ -13,6 +14,7 @@ def test_import_registers_components():
 
 def test_version_guard_names_the_package(monkeypatch):
     import mmdet
+
     monkeypatch.setattr(mmdet, '__version__', '2.28.0')
     with pytest.raises(ImportError, match=r'mmdet>=3\.0\.0,<4\.0\.0.*mmdet==2\.28\.0'):
         mmcofnet._check_versions()

@@ -16,6 +16,7 @@ metrics, the speed and, with ``--show-dir``, the drawn images then go to those b
 Both are optional packages (``pip install tensorboard`` / ``wandb``); a missing one stops the run
 before it starts, with that command.
 """
+
 import argparse
 import os.path as osp
 
@@ -33,29 +34,37 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--work-dir', help='the dir to save the evaluation metrics')
     parser.add_argument('--out', type=str, help='dump predictions to a pickle file (.pkl)')
     parser.add_argument(
-        '--show-dir', help='write images with predicted boxes under the work dir / this dir')
+        '--show-dir', help='write images with predicted boxes under the work dir / this dir'
+    )
     parser.add_argument(
         '--pr-curves',
         metavar='DIR',
-        help='write per-class precision-recall curves (IoU 0.5; PNG and JSON) to this dir')
+        help='write per-class precision-recall curves (IoU 0.5; PNG and JSON) to this dir',
+    )
     parser.add_argument(
         '--vis-backend',
         nargs='+',
         choices=sorted(VIS_BACKENDS),
-        help='also log to these visualizer backends (optional packages)')
+        help='also log to these visualizer backends (optional packages)',
+    )
     parser.add_argument(
         '--speed-warmup',
         type=int,
         default=5,
-        help='test iterations left out of the fps / latency_ms measurement')
+        help='test iterations left out of the fps / latency_ms measurement',
+    )
     parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
-        help='override settings of the config, key=value pairs')
+        help='override settings of the config, key=value pairs',
+    )
     parser.add_argument(
-        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
-        help='job launcher')
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher',
+    )
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     return parser.parse_args()
 
@@ -95,13 +104,19 @@ def build_config(args: argparse.Namespace) -> Config:
 def with_pr_curves(evaluators, out_dir: str) -> list:
     """The test evaluators with each ``CocoMetric`` replaced by ``CocoPRCurveMetric``."""
     evaluators = list(evaluators) if isinstance(evaluators, (list, tuple)) else [evaluators]
-    coco = [str(e.get('type', '')).split('.')[-1] in ('CocoMetric', 'CocoPRCurveMetric')
-            for e in evaluators]
+    coco = [
+        str(e.get('type', '')).split('.')[-1] in ('CocoMetric', 'CocoPRCurveMetric')
+        for e in evaluators
+    ]
     if not any(coco):
-        raise ValueError('--pr-curves needs a CocoMetric in the test_evaluator, got '
-                         f"{[e.get('type') for e in evaluators]}")
-    return [dict(e, type='CocoPRCurveMetric', pr_curve_dir=out_dir) if is_coco else e
-            for e, is_coco in zip(evaluators, coco)]
+        raise ValueError(
+            '--pr-curves needs a CocoMetric in the test_evaluator, got '
+            f'{[e.get("type") for e in evaluators]}'
+        )
+    return [
+        dict(e, type='CocoPRCurveMetric', pr_curve_dir=out_dir) if is_coco else e
+        for e, is_coco in zip(evaluators, coco)
+    ]
 
 
 def with_test_hooks(custom_hooks: list, speed_warmup: int) -> list:

@@ -10,6 +10,7 @@ TensorBoard / W&B: the config key is ``visualizer.vis_backends`` (see
 mmcofnet/utils/vis_backends.py); ``--vis-backend`` adds them. Both are optional packages, checked
 before the run starts.
 """
+
 import argparse
 import os.path as osp
 
@@ -25,26 +26,33 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
     parser.add_argument(
-        '--amp', action='store_true', help='enable automatic mixed precision (needs a GPU)')
+        '--amp', action='store_true', help='enable automatic mixed precision (needs a GPU)'
+    )
     parser.add_argument(
         '--resume',
         nargs='?',
         type=str,
         const='auto',
-        help='resume from this checkpoint; without a path, from the latest one in the work dir')
+        help='resume from this checkpoint; without a path, from the latest one in the work dir',
+    )
     parser.add_argument(
         '--vis-backend',
         nargs='+',
         choices=sorted(VIS_BACKENDS),
-        help='also log to these visualizer backends (optional packages)')
+        help='also log to these visualizer backends (optional packages)',
+    )
     parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
-        help='override settings of the config, key=value pairs (e.g. train_cfg.max_iters=100)')
+        help='override settings of the config, key=value pairs (e.g. train_cfg.max_iters=100)',
+    )
     parser.add_argument(
-        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
-        help='job launcher')
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher',
+    )
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     return parser.parse_args()
 

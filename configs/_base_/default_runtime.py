@@ -7,5 +7,6 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=20),
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=500, max_keep_ckpts=2),
     # Draws from the batch when there is no image file (the synthetic sky is rendered in memory).
-    visualization=dict(type='SkyVisualizationHook'))
+    visualization=dict(type='SkyVisualizationHook'),
+)
 log_processor = dict(type='LogProcessor', window_size=20, by_epoch=False)

@@ -12,4 +12,6 @@ model = dict(
         out_channels=96,
         out_scales=[1 / 3, 2 / 3, 1.0],
         norm_cfg=dict(type='SyncBN'),
-        act_cfg=dict(type='SiLU', inplace=True)))
+        act_cfg=dict(type='SiLU', inplace=True),
+    )
+)

@@ -7,8 +7,8 @@ custom_imports = dict(imports=['mmcofnet'], allow_failed_imports=False)
 
 model = dict(
     backbone=dict(
-        _delete_=True, type='MambaBackbone', arch='small', out_indices=(1, 2, 3),
-        drop_path_rate=0.2),
+        _delete_=True, type='MambaBackbone', arch='small', out_indices=(1, 2, 3), drop_path_rate=0.2
+    ),
     neck=dict(
         _delete_=True,
         type='FPN',
@@ -16,4 +16,6 @@ model = dict(
         out_channels=96,
         num_outs=3,
         norm_cfg=dict(type='SyncBN'),
-        act_cfg=dict(type='SiLU', inplace=True)))
+        act_cfg=dict(type='SiLU', inplace=True),
+    ),
+)

@@ -13,4 +13,7 @@ model = dict(
             alpha=0.75,
             gamma=2.0,
             iou_weighted=True,
-            loss_weight=2.0)))
+            loss_weight=2.0,
+        )
+    )
+)

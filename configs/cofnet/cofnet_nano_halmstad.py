@@ -14,7 +14,8 @@ model = dict(
     # objects, their scores ranked the peaks on real skies no better than chance and the
     # detector's mAP_50 fell from 0.13 to 0.07 between 5 and 20 minutes of training, while the
     # map alone reached 0.49 (docs/halmstad_study.md).
-    train_cfg=dict(prior_prob=0.5))
+    train_cfg=dict(prior_prob=0.5),
+)
 
 # The MambaBackbone ablations on halmstad-sky learn at 5e-4 and not at 2e-3 (README, Results).
 optim_wrapper = dict(optimizer=dict(lr=5e-4))

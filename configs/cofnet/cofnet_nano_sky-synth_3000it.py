@@ -16,6 +16,7 @@ param_scheduler = [
         begin=100,
         end=max_iters,
         T_max=max_iters - 100,
-        by_epoch=False),
+        by_epoch=False,
+    ),
 ]
 default_hooks = dict(checkpoint=dict(interval=val_interval, max_keep_ckpts=1))

@@ -17,6 +17,7 @@ param_scheduler = [
         begin=200,
         end=max_iters,
         T_max=max_iters - 200,
-        by_epoch=False),
+        by_epoch=False,
+    ),
 ]
 default_hooks = dict(checkpoint=dict(interval=val_interval, max_keep_ckpts=2))

@@ -10,5 +10,12 @@ from .inference import (
     synchronize,
 )
 
-__all__ = ['build_detector', 'image_tool_parser', 'load_config', 'load_test_batches', 'print_rows',
-           'random_batch', 'synchronize']
+__all__ = [
+    'build_detector',
+    'image_tool_parser',
+    'load_config',
+    'load_test_batches',
+    'print_rows',
+    'random_batch',
+    'synchronize',
+]

@@ -129,11 +129,16 @@ def image_tool_parser(description: str, num: int, score_thr: float) -> argparse.
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--num', type=_positive_int, default=num, help='number of test images')
     parser.add_argument('--start', type=int, default=0, help='index of the first test image')
-    parser.add_argument('--score-thr', type=float, default=score_thr,
-                        help='lowest score of the predictions used')
+    parser.add_argument(
+        '--score-thr', type=float, default=score_thr, help='lowest score of the predictions used'
+    )
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override settings of the config, key=value pairs')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, key=value pairs',
+    )
     return parser
 
 
@@ -191,8 +196,12 @@ def synchronize(device: str | torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def print_rows(run: Callable[[], list[dict]], print_table: Callable[[list[dict]], None],
-               as_json: bool, logger_name: str) -> None:
+def print_rows(
+    run: Callable[[], list[dict]],
+    print_table: Callable[[list[dict]], None],
+    as_json: bool,
+    logger_name: str,
+) -> None:
     """Runs a tool and prints its rows as a table, or as one JSON list alone on stdout.
 
     Args:

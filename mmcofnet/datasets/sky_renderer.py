@@ -9,6 +9,7 @@ white strobe, or short light trails), ``WildLife`` (small dark or lit bird silho
 ``meteorite`` (thin bright streaks with fading tails, rare). Ground-truth boxes are the tight
 bounds of each object's rendered footprint, so they agree with the pixels exactly.
 """
+
 from __future__ import annotations
 
 import math
@@ -97,20 +98,24 @@ class SkySceneSampler:
         num_frames: Frames a clip spans, which sets how much background margin panning needs.
     """
 
-    def __init__(self,
-                 width: int = 1080,
-                 height: int = 720,
-                 num_objects: tuple[int, int] = (1, 6),
-                 class_probs: tuple[float, float, float] = (0.5, 0.4, 0.1),
-                 size_range: tuple[float, float] = (4.0, 60.0),
-                 max_speed: float = 0.0,
-                 max_pan: float = 0.0,
-                 num_frames: int = 1) -> None:
+    def __init__(
+        self,
+        width: int = 1080,
+        height: int = 720,
+        num_objects: tuple[int, int] = (1, 6),
+        class_probs: tuple[float, float, float] = (0.5, 0.4, 0.1),
+        size_range: tuple[float, float] = (4.0, 60.0),
+        max_speed: float = 0.0,
+        max_pan: float = 0.0,
+        num_frames: int = 1,
+    ) -> None:
         if width < 32 or height < 32:
             raise ValueError(f'SkySceneSampler: image size {width}x{height} is below 32x32')
         if len(class_probs) != len(SKY_CLASSES) or min(class_probs) < 0 or sum(class_probs) <= 0:
-            raise ValueError(f'SkySceneSampler: class_probs={class_probs} must be '
-                             f'{len(SKY_CLASSES)} non-negative weights')
+            raise ValueError(
+                f'SkySceneSampler: class_probs={class_probs} must be '
+                f'{len(SKY_CLASSES)} non-negative weights'
+            )
         lo, hi = size_range
         if not 2 <= lo <= hi:
             raise ValueError(f'SkySceneSampler: size_range={size_range} must satisfy 2 <= lo <= hi')
@@ -147,7 +152,8 @@ class SkySceneSampler:
             noise_sigma=float(rng.uniform(0.004, 0.02)),
             pan=(float(pan[0]), float(pan[1])),
             margin=margin,
-            objects=objects)
+            objects=objects,
+        )
 
     def _sample_object(self, rng: np.random.Generator) -> SkyObject:
         label = int(rng.choice(len(SKY_CLASSES), p=self.class_probs))
@@ -178,7 +184,8 @@ class SkySceneSampler:
             angle=float(heading if label == METEORITE else rng.uniform(0, 2 * math.pi)),
             brightness=float(rng.uniform(0.5, 1.0)),
             style=style,
-            phase=float(rng.random()))
+            phase=float(rng.random()),
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -222,7 +229,7 @@ def _rasterize(side: int, draw) -> np.ndarray:
 def _blobs(side: int, centres: list[tuple[float, float]], sigma: float) -> list[np.ndarray]:
     """Gaussian light blobs, one [side, side] map per centre (patch coordinates)."""
     ys, xs = np.mgrid[0:side, 0:side].astype(np.float32) + 0.5
-    return [np.exp(-((xs - x)**2 + (ys - y)**2) / (2 * sigma**2)) for x, y in centres]
+    return [np.exp(-((xs - x) ** 2 + (ys - y) ** 2) / (2 * sigma**2)) for x, y in centres]
 
 
 def _draw_plane(obj: SkyObject, cx: float, cy: float, t: float) -> _Patch:
@@ -232,8 +239,11 @@ def _draw_plane(obj: SkyObject, cx: float, cy: float, t: float) -> _Patch:
     half = obj.size / 2 - 1
     if obj.style == 0:  # navigation lights: red and green wingtips, white strobe, faint body
         sigma = 0.6 + 0.04 * obj.size
-        red, green, strobe = _blobs(side, [(px - ux * half, py - uy * half),
-                                           (px + ux * half, py + uy * half), (px, py)], sigma)
+        red, green, strobe = _blobs(
+            side,
+            [(px - ux * half, py - uy * half), (px + ux * half, py + uy * half), (px, py)],
+            sigma,
+        )
         blink = 1.0 if math.sin(2 * math.pi * (obj.phase + t / 12)) > -0.3 else 0.35
         emission += red[..., None] * np.array([0.25, 0.3, 1.0], np.float32)
         emission += green[..., None] * np.array([0.45, 1.0, 0.3], np.float32)
@@ -247,8 +257,13 @@ def _draw_plane(obj: SkyObject, cx: float, cy: float, t: float) -> _Patch:
                 f0, f1 = k / dashes, (k + 0.6) / dashes
                 p0 = (a[0] + 2 * half * ux * f0, a[1] + 2 * half * uy * f0)
                 p1 = (a[0] + 2 * half * ux * f1, a[1] + 2 * half * uy * f1)
-                cv2.line(canvas, (round(p0[0] * s), round(p0[1] * s)),
-                         (round(p1[0] * s), round(p1[1] * s)), 255, thickness=max(1, int(1.3 * s)))
+                cv2.line(
+                    canvas,
+                    (round(p0[0] * s), round(p0[1] * s)),
+                    (round(p1[0] * s), round(p1[1] * s)),
+                    255,
+                    thickness=max(1, int(1.3 * s)),
+                )
 
         trail = _rasterize(side, draw)
         emission += trail[..., None] * np.array([0.8, 0.9, 1.0], np.float32)
@@ -269,11 +284,18 @@ def _draw_bird(obj: SkyObject, cx: float, cy: float, t: float) -> _Patch:
         cv2.ellipse(canvas, body, axes, math.degrees(math.atan2(ny, nx)), 0, 360, 255, -1)
         for side_sign in (-1, 1):
             tip = (px + side_sign * ux * span + nx * flap, py + side_sign * uy * span + ny * flap)
-            elbow = (px + side_sign * ux * span * 0.5 - nx * 0.15 * span,
-                     py + side_sign * uy * span * 0.5 - ny * 0.15 * span)
+            elbow = (
+                px + side_sign * ux * span * 0.5 - nx * 0.15 * span,
+                py + side_sign * uy * span * 0.5 - ny * 0.15 * span,
+            )
             pts = np.array([[px, py], elbow, tip]) * s
-            cv2.polylines(canvas, [np.round(pts).astype(np.int32)], False, 255,
-                          thickness=max(s, round(0.1 * span * s)))
+            cv2.polylines(
+                canvas,
+                [np.round(pts).astype(np.int32)],
+                False,
+                255,
+                thickness=max(s, round(0.1 * span * s)),
+            )
 
     coverage = _rasterize(side, draw)
     if obj.style == 0:  # dark silhouette against the sky glow
@@ -294,13 +316,18 @@ def _draw_meteorite(obj: SkyObject, cx: float, cy: float, t: float) -> _Patch:
     tail = (px - ux * half, py - uy * half)
 
     def draw(canvas: np.ndarray, s: int) -> None:
-        cv2.line(canvas, (round(tail[0] * s), round(tail[1] * s)),
-                 (round(head[0] * s), round(head[1] * s)), 255, thickness=max(1, round(1.2 * s)))
+        cv2.line(
+            canvas,
+            (round(tail[0] * s), round(tail[1] * s)),
+            (round(head[0] * s), round(head[1] * s)),
+            255,
+            thickness=max(1, round(1.2 * s)),
+        )
 
     streak = _rasterize(side, draw)
     ys, xs = np.mgrid[0:side, 0:side].astype(np.float32) + 0.5
     along = ((xs - tail[0]) * ux + (ys - tail[1]) * uy) / max(2 * half, 1e-6)
-    fade = np.clip(along, 0.0, 1.0)**1.5  # bright head, tail fading to nothing
+    fade = np.clip(along, 0.0, 1.0) ** 1.5  # bright head, tail fading to nothing
     glow = cv2.GaussianBlur(streak * fade, (0, 0), 0.8)
     emission = (streak * fade + 0.5 * glow)[..., None] * np.array([0.85, 1.0, 0.9], np.float32)
     emission *= 0.6 + 0.4 * obj.brightness
@@ -357,9 +384,12 @@ def _fractal_noise(rng: np.random.Generator, height: int, width: int) -> np.ndar
     out = np.zeros((height, width), np.float32)
     for cell, weight in ((160, 0.6), (64, 0.3), (24, 0.1)):
         grid = rng.random((height // cell + 3, width // cell + 3)).astype(np.float32)
-        big = cv2.resize(grid, ((width // cell + 3) * cell, (height // cell + 3) * cell),
-                         interpolation=cv2.INTER_CUBIC)
-        out += weight * big[cell:cell + height, cell:cell + width]
+        big = cv2.resize(
+            grid,
+            ((width // cell + 3) * cell, (height // cell + 3) * cell),
+            interpolation=cv2.INTER_CUBIC,
+        )
+        out += weight * big[cell : cell + height, cell : cell + width]
     return out
 
 
@@ -373,7 +403,7 @@ def _render_background(scene: SkyScene) -> tuple[np.ndarray, np.ndarray]:
     m = scene.margin
     height, width = scene.height + 2 * m, scene.width + 2 * m
     rows = (np.arange(height, dtype=np.float32) - m) / scene.height
-    ramp = np.clip(rows, 0, 1)[:, None]**1.5
+    ramp = np.clip(rows, 0, 1)[:, None] ** 1.5
     top, bottom = np.array(scene.sky_top, np.float32), np.array(scene.sky_bottom, np.float32)
     sky_col = top * (1 - ramp) + bottom * ramp  # [H', 3]
     glow = scene.light_pollution * np.exp(-np.clip(1 - rows, 0, None) / 0.25)[:, None]
@@ -413,8 +443,10 @@ def render_frame(scene: SkyScene, t: float = 0.0) -> np.ndarray:
     sky, cloud = _render_background(scene)
     m = scene.margin
     # Camera pan: the frame window slides over the extended background (sub-pixel, bilinear).
-    centre = (m + scene.width / 2 - 0.5 + scene.pan[0] * t,
-              m + scene.height / 2 - 0.5 + scene.pan[1] * t)
+    centre = (
+        m + scene.width / 2 - 0.5 + scene.pan[0] * t,
+        m + scene.height / 2 - 0.5 + scene.pan[1] * t,
+    )
     if m > 0:
         sky = cv2.getRectSubPix(sky, (scene.width, scene.height), centre)
         cloud = cv2.getRectSubPix(cloud, (scene.width, scene.height), centre)
@@ -447,8 +479,8 @@ def _composite(img: np.ndarray, cloud: np.ndarray, patch: _Patch) -> None:
     if x2 <= x1 or y2 <= y1:
         return
     px, py = x1 - patch.x0, y1 - patch.y0
-    occ = patch.occlusion[py:py + y2 - y1, px:px + x2 - x1, None]
-    emit = patch.emission[py:py + y2 - y1, px:px + x2 - x1]
+    occ = patch.occlusion[py : py + y2 - y1, px : px + x2 - x1, None]
+    emit = patch.emission[py : py + y2 - y1, px : px + x2 - x1]
     veil = 1 - 0.5 * cloud[y1:y2, x1:x2, None]
     region = img[y1:y2, x1:x2]
     region *= 1 - occ * veil

@@ -1,4 +1,5 @@
 """SkyWatchDataset: the real night-sky target data, in COCO format."""
+
 from __future__ import annotations
 
 import copy
@@ -21,13 +22,16 @@ def is_roboflow_group(category: dict, categories: list[dict]) -> bool:
     ``'none'``, and names it as the supercategory of every real class. It is not a class.
     """
     named_as_parent = any(
-        other.get('supercategory') == category['name'] for other in categories
-        if other is not category)
+        other.get('supercategory') == category['name']
+        for other in categories
+        if other is not category
+    )
     return named_as_parent or (category['id'] == 0 and category.get('supercategory') == 'none')
 
 
-def match_categories(categories: list[dict], classes: tuple[str, ...],
-                     ann_file: str) -> dict[int, int]:
+def match_categories(
+    categories: list[dict], classes: tuple[str, ...], ann_file: str
+) -> dict[int, int]:
     """Maps the category ids of a COCO file to class indices, by name and ignoring case.
 
     Args:
@@ -54,7 +58,8 @@ def match_categories(categories: list[dict], classes: tuple[str, ...],
         raise ValueError(
             f'{ann_file}: categories {unknown} are none of the classes {tuple(classes)} '
             '(names are matched ignoring case); rename them in the file or set '
-            'metainfo=dict(classes=...)')
+            'metainfo=dict(classes=...)'
+        )
     return cat2label
 
 
@@ -88,8 +93,7 @@ class SkyWatchDataset(CocoDataset):
 
     METAINFO = dict(classes=SKY_CLASSES, palette=SKY_PALETTE)
 
-    def __init__(self, ann_file: str = '', data_prefix: dict | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(self, ann_file: str = '', data_prefix: dict | None = None, **kwargs: Any) -> None:
         data_prefix = dict(data_prefix or {})
         self.images_beside_ann_file = 'img' not in data_prefix
         super().__init__(ann_file=ann_file, data_prefix=data_prefix, **kwargs)
@@ -108,8 +112,9 @@ class SkyWatchDataset(CocoDataset):
         """
         with get_local_path(self.ann_file, backend_args=self.backend_args) as local_path:
             self.coco = self.COCOAPI(local_path)
-        self.cat2label = match_categories(self.coco.dataset.get('categories', []),
-                                          self.metainfo['classes'], self.ann_file)
+        self.cat2label = match_categories(
+            self.coco.dataset.get('categories', []), self.metainfo['classes'], self.ann_file
+        )
         # Class order, so that code that indexes cat_ids by label (filter_data) stays right.
         self.cat_ids = sorted(self.cat2label, key=lambda cat_id: self.cat2label[cat_id])
         self.cat_img_map = copy.deepcopy(self.coco.cat_img_map)
@@ -119,7 +124,8 @@ class SkyWatchDataset(CocoDataset):
             raw_img_info = dict(self.coco.load_imgs([img_id])[0], img_id=img_id)
             raw_ann_info = self.coco.load_anns(self.coco.get_ann_ids(img_ids=[img_id]))
             data_list.append(
-                self.parse_data_info(dict(raw_img_info=raw_img_info, raw_ann_info=raw_ann_info)))
+                self.parse_data_info(dict(raw_img_info=raw_img_info, raw_ann_info=raw_ann_info))
+            )
         self._check_annotation_ids_unique()
         self._report_skipped_annotations()
         del self.coco
@@ -132,8 +138,13 @@ class SkyWatchDataset(CocoDataset):
 
     def _report_skipped_annotations(self) -> None:
         """Boxes of non-class categories are dropped silently by CocoDataset: say how many."""
-        skipped = sum(ann['category_id'] not in self.cat2label
-                      for ann in self.coco.dataset.get('annotations', []))
+        skipped = sum(
+            ann['category_id'] not in self.cat2label
+            for ann in self.coco.dataset.get('annotations', [])
+        )
         if skipped:
-            print_log(f'{self.ann_file}: skipped {skipped} boxes of categories that are not '
-                      f'classes (e.g. the Roboflow group category)', logger='current')
+            print_log(
+                f'{self.ann_file}: skipped {skipped} boxes of categories that are not '
+                f'classes (e.g. the Roboflow group category)',
+                logger='current',
+            )

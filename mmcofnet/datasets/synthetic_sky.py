@@ -1,4 +1,5 @@
 """SyntheticSkyDataset: procedurally rendered night-sky images, the embedded default data."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -34,12 +35,14 @@ class SyntheticSkyDataset(BaseDetDataset):
 
     METAINFO = dict(classes=SKY_CLASSES, palette=SKY_PALETTE)
 
-    def __init__(self,
-                 num_images: int = 200,
-                 seed: int = 0,
-                 img_size: tuple[int, int] = (1080, 720),
-                 scene_cfg: dict | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        num_images: int = 200,
+        seed: int = 0,
+        img_size: tuple[int, int] = (1080, 720),
+        scene_cfg: dict | None = None,
+        **kwargs: Any,
+    ) -> None:
         if num_images < 1:
             raise ValueError(f'SyntheticSkyDataset: num_images={num_images} must be >= 1')
         self.num_images = int(num_images)
@@ -65,7 +68,9 @@ class SyntheticSkyDataset(BaseDetDataset):
                     width=scene.width,
                     height=scene.height,
                     scene=scene,
-                    instances=instances))
+                    instances=instances,
+                )
+            )
         return data_list
 
     def filter_data(self) -> list[dict]:

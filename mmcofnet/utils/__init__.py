@@ -1,9 +1,14 @@
 """Utilities."""
+
 from .allocator import keep_freed_memory, release_freed_memory
 from .checkpoint import register_checkpoint_safe_globals
 from .vis_backends import VIS_BACKENDS, add_vis_backends, check_vis_backends
 
 __all__ = [
-    'VIS_BACKENDS', 'add_vis_backends', 'check_vis_backends', 'keep_freed_memory',
-    'register_checkpoint_safe_globals', 'release_freed_memory'
+    'VIS_BACKENDS',
+    'add_vis_backends',
+    'check_vis_backends',
+    'keep_freed_memory',
+    'register_checkpoint_safe_globals',
+    'release_freed_memory',
 ]

@@ -8,6 +8,7 @@ tools/analysis_tools/benchmark_backbone.py). Serving large blocks from the heap 
 keeps the pages mapped between passes, as jemalloc or tcmalloc setups do. The price is that the
 process keeps its peak memory until it exits, which suits training, testing and benchmarking.
 """
+
 from __future__ import annotations
 
 import ctypes

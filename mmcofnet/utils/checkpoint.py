@@ -7,6 +7,7 @@ scalars. ``--resume`` and ``load_from`` then fail with an ``UnpicklingError``. A
 exactly those globals keeps the safe loader (no arbitrary code runs) instead of switching it off;
 ``getattr`` in particular is replaced by a version that only resolves HistoryBuffer's statistics.
 """
+
 from __future__ import annotations
 
 import pickle
@@ -28,7 +29,8 @@ def history_buffer_getattr(obj: Any, name: str) -> Any:
         raise pickle.UnpicklingError(
             f'checkpoint asks for getattr({getattr(obj, "__name__", type(obj).__name__)}, '
             f'{name!r}); only the statistics methods of HistoryBuffer ({sorted(allowed)}) are '
-            'allowed')
+            'allowed'
+        )
     return getattr(obj, name)
 
 
@@ -44,5 +46,6 @@ def register_checkpoint_safe_globals() -> None:
     add_safe_globals = getattr(torch.serialization, 'add_safe_globals', None)
     if add_safe_globals is None:  # torch < 2.4 loads everything anyway
         return
-    add_safe_globals([HistoryBuffer, (history_buffer_getattr, 'builtins.getattr'),
-                      *_numpy_globals()])
+    add_safe_globals(
+        [HistoryBuffer, (history_buffer_getattr, 'builtins.getattr'), *_numpy_globals()]
+    )

@@ -1,5 +1,6 @@
 """Rare-class oversampling (mmdet's ClassBalancedDataset, as configs/_base_/datasets/skywatch.py
 uses it) on sky data with a rare class."""
+
 import numpy as np
 from mmdet.registry import DATASETS
 
@@ -11,9 +12,15 @@ def frames_with_meteorite(dataset):
 
 
 def test_frames_of_the_rare_class_are_repeated():
-    inner = dict(type='SyntheticSkyDataset', num_images=200, seed=0, img_size=(256, 192),
-                 scene_cfg=dict(num_objects=(1, 2), class_probs=(0.6, 0.39, 0.01)),
-                 pipeline=[], test_mode=True)
+    inner = dict(
+        type='SyntheticSkyDataset',
+        num_images=200,
+        seed=0,
+        img_size=(256, 192),
+        scene_cfg=dict(num_objects=(1, 2), class_probs=(0.6, 0.39, 0.01)),
+        pipeline=[],
+        test_mode=True,
+    )
     plain = DATASETS.build(inner)
     balanced = DATASETS.build(dict(type='ClassBalancedDataset', oversample_thr=0.1, dataset=inner))
     rare = frames_with_meteorite(plain)

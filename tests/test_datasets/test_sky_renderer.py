@@ -1,4 +1,5 @@
 """The procedural sky renderer: determinism, box accuracy, class balance, clips."""
+
 import dataclasses
 
 import cv2
@@ -61,8 +62,9 @@ def test_meteorites_are_rare_by_default():
 
 
 def test_clip_objects_move_with_their_velocity():
-    sampler = SkySceneSampler(640, 480, num_objects=(4, 4), max_speed=2.0, max_pan=1.5,
-                              num_frames=8)
+    sampler = SkySceneSampler(
+        640, 480, num_objects=(4, 4), max_speed=2.0, max_pan=1.5, num_frames=8
+    )
     scene = sampler.sample(0, 1)
     boxes0, _, ids0 = scene_boxes(scene, t=0)
     boxes5, _, ids5 = scene_boxes(scene, t=5)
@@ -75,18 +77,22 @@ def test_clip_objects_move_with_their_velocity():
         np.testing.assert_allclose(c5 - c0, [5 * obj.vx, 5 * obj.vy], atol=1.5)
     # The camera pans: the background (stars, clouds) moves by -pan per frame.
     sky = dataclasses.replace(scene, objects=())
-    gray = [cv2.cvtColor(render_frame(sky, t), cv2.COLOR_BGR2GRAY).astype(np.float32)
-            for t in (0, 5)]
+    gray = [
+        cv2.cvtColor(render_frame(sky, t), cv2.COLOR_BGR2GRAY).astype(np.float32) for t in (0, 5)
+    ]
     (dx, dy), _ = cv2.phaseCorrelate(gray[0], gray[1])
     np.testing.assert_allclose([dx, dy], [-5 * scene.pan[0], -5 * scene.pan[1]], atol=0.5)
 
 
-@pytest.mark.parametrize('kwargs, match', [
-    (dict(width=16, height=16), 'below 32x32'),
-    (dict(class_probs=(1, 0)), 'class_probs'),
-    (dict(size_range=(10, 5)), 'size_range'),
-    (dict(num_objects=(3, 1)), 'num_objects'),
-])
+@pytest.mark.parametrize(
+    'kwargs, match',
+    [
+        (dict(width=16, height=16), 'below 32x32'),
+        (dict(class_probs=(1, 0)), 'class_probs'),
+        (dict(size_range=(10, 5)), 'size_range'),
+        (dict(num_objects=(3, 1)), 'num_objects'),
+    ],
+)
 def test_bad_arguments_are_named(kwargs, match):
     with pytest.raises(ValueError, match=match):
         SkySceneSampler(**kwargs)

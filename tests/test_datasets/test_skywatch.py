@@ -1,4 +1,5 @@
 """SkyWatchDataset: Roboflow's COCO export and our layout, category matching, the base config."""
+
 import json
 import os.path as osp
 
@@ -47,14 +48,24 @@ def write_images(image_dir, names=SIZES):
 def coco_dict(file_prefix='', categories=ROBOFLOW_CATEGORIES, first_ann_id=0):
     names = list(SIZES)
     return dict(
-        images=[dict(id=i, file_name=file_prefix + name, width=SIZES[name][0],
-                     height=SIZES[name][1]) for i, name in enumerate(names)],
+        images=[
+            dict(id=i, file_name=file_prefix + name, width=SIZES[name][0], height=SIZES[name][1])
+            for i, name in enumerate(names)
+        ],
         annotations=[
-            dict(id=first_ann_id + k, image_id=img, category_id=cat, bbox=bbox,
-                 area=bbox[2] * bbox[3], segmentation=[], iscrowd=0)
+            dict(
+                id=first_ann_id + k,
+                image_id=img,
+                category_id=cat,
+                bbox=bbox,
+                area=bbox[2] * bbox[3],
+                segmentation=[],
+                iscrowd=0,
+            )
             for k, (img, cat, bbox) in enumerate(ROBOFLOW_ANNOTATIONS)
         ],
-        categories=categories)
+        categories=categories,
+    )
 
 
 @pytest.fixture
@@ -72,8 +83,12 @@ def our_root(tmp_path):
     (tmp_path / 'annotations').mkdir()
     (tmp_path / 'images' / 'valid').mkdir(parents=True)
     write_images(tmp_path / 'images' / 'valid')
-    categories = [dict(id=1, name='Plane'), dict(id=2, name='WildLife'),
-                  dict(id=3, name='meteorite'), dict(id=0, name='skywatch', supercategory='none')]
+    categories = [
+        dict(id=1, name='Plane'),
+        dict(id=2, name='WildLife'),
+        dict(id=3, name='meteorite'),
+        dict(id=0, name='skywatch', supercategory='none'),
+    ]
     coco = coco_dict('valid/', categories, first_ann_id=1)
     # Our ids: Plane 1, WildLife 2, meteorite 3 (Roboflow's file has meteorite 1, plane 2).
     our_id = {0: 0, 1: 3, 2: 1, 3: 2}
@@ -97,30 +112,49 @@ def check_samples(dataset):
 
 def test_dataset_is_registered():
     from mmcofnet.datasets import SkyWatchDataset
+
     assert DATASETS.get('SkyWatchDataset') is SkyWatchDataset
 
 
 def test_roboflow_export_loads_with_images_beside_the_annotations(roboflow_root):
     dataset = DATASETS.build(
-        dict(type='SkyWatchDataset', data_root=str(roboflow_root),
-             ann_file='valid/_annotations.coco.json', test_mode=True, pipeline=PIPELINE))
+        dict(
+            type='SkyWatchDataset',
+            data_root=str(roboflow_root),
+            ann_file='valid/_annotations.coco.json',
+            test_mode=True,
+            pipeline=PIPELINE,
+        )
+    )
     assert dataset[0]['img_path'] == osp.join(str(roboflow_root), 'valid', 'a.png')
     check_samples(dataset)
 
 
 def test_our_layout_loads(our_root):
     dataset = DATASETS.build(
-        dict(type='SkyWatchDataset', data_root=str(our_root), ann_file='annotations/valid.json',
-             data_prefix=dict(img='images/'), test_mode=True, pipeline=PIPELINE))
+        dict(
+            type='SkyWatchDataset',
+            data_root=str(our_root),
+            ann_file='annotations/valid.json',
+            data_prefix=dict(img='images/'),
+            test_mode=True,
+            pipeline=PIPELINE,
+        )
+    )
     assert dataset[0]['img_path'] == osp.join(str(our_root), 'images', 'valid', 'a.png')
     check_samples(dataset)
 
 
 def test_training_drops_images_without_class_boxes(roboflow_root):
     dataset = DATASETS.build(
-        dict(type='SkyWatchDataset', data_root=str(roboflow_root),
-             ann_file='valid/_annotations.coco.json', filter_cfg=dict(filter_empty_gt=True),
-             pipeline=PIPELINE))
+        dict(
+            type='SkyWatchDataset',
+            data_root=str(roboflow_root),
+            ann_file='valid/_annotations.coco.json',
+            filter_cfg=dict(filter_empty_gt=True),
+            pipeline=PIPELINE,
+        )
+    )
     kept = [osp.basename(dataset.get_data_info(i)['img_path']) for i in range(len(dataset))]
     assert kept == ['a.png', 'b.png']
 
@@ -143,7 +177,8 @@ def evaluate_ground_truth(dataset, evaluator_cfg):
         out.pred_instances = InstanceData(
             bboxes=sample.gt_instances.bboxes.tensor,
             scores=torch.ones(len(sample.gt_instances)),
-            labels=sample.gt_instances.labels)
+            labels=sample.gt_instances.labels,
+        )
         metric.process({}, [out.to_dict()])
     return metric.evaluate(len(dataset))
 
@@ -151,11 +186,13 @@ def evaluate_ground_truth(dataset, evaluator_cfg):
 def test_base_config_evaluates_another_split_from_the_command_line(repo_root, roboflow_root):
     """The --cfg-options of the config's comment, on a Roboflow split (annotation id 0)."""
     cfg = Config.fromfile(osp.join(repo_root, 'configs/_base_/datasets/skywatch.py'))
-    cfg.merge_from_dict({
-        'test_dataloader.dataset.data_root': f'{roboflow_root}/',
-        'test_dataloader.dataset.ann_file': 'valid/_annotations.coco.json',
-        'test_dataloader.dataset.data_prefix.img': 'valid/',
-    })
+    cfg.merge_from_dict(
+        {
+            'test_dataloader.dataset.data_root': f'{roboflow_root}/',
+            'test_dataloader.dataset.ann_file': 'valid/_annotations.coco.json',
+            'test_dataloader.dataset.data_prefix.img': 'valid/',
+        }
+    )
     dataset = DATASETS.build(cfg.test_dataloader.dataset)
     samples = [dataset[i] for i in range(3)]
     assert [s['data_samples'].ori_shape for s in samples] == [(80, 120), (60, 90), (80, 120)]

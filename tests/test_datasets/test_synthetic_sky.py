@@ -1,4 +1,5 @@
 """SyntheticSkyDataset through mmdet's pipeline and metric."""
+
 import numpy as np
 import pytest
 import torch
@@ -10,14 +11,22 @@ from mmengine.structures import InstanceData
 TEST_PIPELINE = [
     dict(type='LoadSyntheticSkyImage'),
     dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='PackDetInputs',
-         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'instances')),
+    dict(
+        type='PackDetInputs',
+        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'instances'),
+    ),
 ]
 
 
 def build(**kwargs):
-    cfg = dict(type='SyntheticSkyDataset', num_images=6, seed=2, img_size=(320, 256),
-               pipeline=TEST_PIPELINE, test_mode=True)
+    cfg = dict(
+        type='SyntheticSkyDataset',
+        num_images=6,
+        seed=2,
+        img_size=(320, 256),
+        pipeline=TEST_PIPELINE,
+        test_mode=True,
+    )
     cfg.update(kwargs)
     return DATASETS.build(cfg)
 
@@ -60,7 +69,8 @@ def test_coco_metric_scores_ground_truth_as_perfect():
             pred = InstanceData(
                 bboxes=sample.gt_instances.bboxes.tensor + shift,
                 scores=torch.ones(len(sample.gt_instances)),
-                labels=sample.gt_instances.labels)
+                labels=sample.gt_instances.labels,
+            )
             out = DetDataSample(metainfo=sample.metainfo)
             out.pred_instances = pred
             metric.process({}, [out.to_dict()])
@@ -69,10 +79,13 @@ def test_coco_metric_scores_ground_truth_as_perfect():
     assert scores[3.0] < 0.9
 
 
-@pytest.mark.parametrize('kwargs, match', [
-    (dict(num_images=0), 'num_images=0'),
-    (dict(img_size=(10, 10)), 'below 32x32'),
-])
+@pytest.mark.parametrize(
+    'kwargs, match',
+    [
+        (dict(num_images=0), 'num_images=0'),
+        (dict(img_size=(10, 10)), 'below 32x32'),
+    ],
+)
 def test_bad_arguments_are_named(kwargs, match):
     with pytest.raises(ValueError, match=match):
         build(**kwargs)
@@ -80,12 +93,14 @@ def test_bad_arguments_are_named(kwargs, match):
 
 def test_render_transform_rejects_samples_without_scene():
     from mmcofnet.datasets import LoadSyntheticSkyImage
+
     with pytest.raises(KeyError, match='LoadImageFromFile'):
         LoadSyntheticSkyImage()(dict(img_path='x.png'))
 
 
 def test_loaded_float_image():
     from mmcofnet.datasets import LoadSyntheticSkyImage
+
     info = build().get_data_info(0)
     out = LoadSyntheticSkyImage(to_float32=True)(dict(scene=info['scene']))
     assert out['img'].dtype == np.float32 and out['ori_shape'] == (256, 320)

@@ -1,4 +1,5 @@
 """SmallObjectCrop."""
+
 import numpy as np
 import pytest
 from mmdet.structures.bbox import HorizontalBoxes
@@ -14,7 +15,8 @@ def results_with(boxes, size=(200, 300)):
         img_shape=(h, w),
         gt_bboxes=HorizontalBoxes(boxes),
         gt_bboxes_labels=np.arange(len(boxes)),
-        gt_ignore_flags=np.zeros(len(boxes), bool))
+        gt_ignore_flags=np.zeros(len(boxes), bool),
+    )
 
 
 def test_crop_has_the_requested_size_and_image_content():
@@ -25,7 +27,7 @@ def test_crop_has_the_requested_size_and_image_content():
     assert out['img'].shape == (48, 64, 3) and out['img_shape'] == (48, 64)
     # The crop is a window of the image: find its origin from its first pixel.
     y0, x0 = np.argwhere(img[..., 0] == out['img'][0, 0, 0])[0]
-    np.testing.assert_array_equal(out['img'], img[y0:y0 + 48, x0:x0 + 64])
+    np.testing.assert_array_equal(out['img'], img[y0 : y0 + 48, x0 : x0 + 64])
 
 
 def test_object_crop_contains_the_object_with_shifted_box():
@@ -62,11 +64,19 @@ def test_class_weights_choose_the_box_to_crop_around():
     # Two far-apart boxes of classes 0 and 1: a 40x40 crop holds at most one of them.
     boxes = [[10, 10, 20, 20], [250, 150, 260, 160]]
     np.random.seed(2)
-    seen = [SmallObjectCrop((40, 40), object_prob=1.0, class_weights=(0, 1))(
-        results_with(boxes))['gt_bboxes_labels'].tolist() for _ in range(20)]
+    seen = [
+        SmallObjectCrop((40, 40), object_prob=1.0, class_weights=(0, 1))(results_with(boxes))[
+            'gt_bboxes_labels'
+        ].tolist()
+        for _ in range(20)
+    ]
     assert seen == [[1]] * 20
-    weighted = [SmallObjectCrop((40, 40), object_prob=1.0, class_weights=(1, 3))(
-        results_with(boxes))['gt_bboxes_labels'].tolist() for _ in range(400)]
+    weighted = [
+        SmallObjectCrop((40, 40), object_prob=1.0, class_weights=(1, 3))(results_with(boxes))[
+            'gt_bboxes_labels'
+        ].tolist()
+        for _ in range(400)
+    ]
     assert 0.65 < weighted.count([1]) / 400 < 0.85  # 3 / 4
     assert weighted.count([0]) + weighted.count([1]) == 400
 
@@ -74,23 +84,28 @@ def test_class_weights_choose_the_box_to_crop_around():
 def test_class_weights_of_zero_give_a_uniform_crop():
     np.random.seed(3)
     out = SmallObjectCrop((40, 40), object_prob=1.0, class_weights=(0, 1))(
-        results_with([[10, 10, 20, 20]]))  # only a class-0 box
+        results_with([[10, 10, 20, 20]])
+    )  # only a class-0 box
     assert out['img'].shape[:2] == (40, 40)
 
 
 def test_class_weights_must_cover_every_label():
     with pytest.raises(ValueError, match='label 1 has no entry in class_weights'):
-        SmallObjectCrop((40, 40), object_prob=1.0, class_weights=(1, ))(
-            results_with([[10, 10, 20, 20], [50, 50, 60, 60]]))
+        SmallObjectCrop((40, 40), object_prob=1.0, class_weights=(1,))(
+            results_with([[10, 10, 20, 20], [50, 50, 60, 60]])
+        )
 
 
-@pytest.mark.parametrize('kwargs, match', [
-    (dict(crop_size=(10, 10), class_weights=(0, 0)), 'class_weights'),
-    (dict(crop_size=(10, 10), class_weights=(1, -1)), 'class_weights'),
-    (dict(crop_size=(0, 10)), 'crop_size'),
-    (dict(crop_size=(10, 10), object_prob=1.5), 'object_prob'),
-    (dict(crop_size=(10, 10), min_visible=0), 'min_visible'),
-])
+@pytest.mark.parametrize(
+    'kwargs, match',
+    [
+        (dict(crop_size=(10, 10), class_weights=(0, 0)), 'class_weights'),
+        (dict(crop_size=(10, 10), class_weights=(1, -1)), 'class_weights'),
+        (dict(crop_size=(0, 10)), 'crop_size'),
+        (dict(crop_size=(10, 10), object_prob=1.5), 'object_prob'),
+        (dict(crop_size=(10, 10), min_visible=0), 'min_visible'),
+    ],
+)
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         SmallObjectCrop(**kwargs)

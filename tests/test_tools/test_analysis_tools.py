@@ -416,9 +416,13 @@ def test_show_detections_writes_a_grid(repo_root, configs, checkpoint, tmp_path)
 def test_box_errors_pairs_each_object_with_its_best_prediction(repo_root):
     tool = load_tool(repo_root, 'tools/analysis_tools/box_errors.py')
     gt = torch.tensor([[10.0, 10, 20, 20], [50, 50, 60, 70], [100, 100, 104, 104]])
-    pred = torch.tensor([[12.0, 10, 22, 20],  # gt 0 shifted 2 px right: IoU 80 / 120
-                         [49, 49, 61, 71],  # gt 1 grown by 1 px on each side: IoU 200 / 264
-                         [300, 300, 310, 310]])  # nothing
+    pred = torch.tensor(
+        [
+            [12.0, 10, 22, 20],  # gt 0 shifted 2 px right: IoU 80 / 120
+            [49, 49, 61, 71],  # gt 1 grown by 1 px on each side: IoU 200 / 264
+            [300, 300, 310, 310],
+        ]
+    )  # nothing
     errors = tool.pair_errors(gt, pred)
     torch.testing.assert_close(errors[:, 0], torch.tensor([80 / 120, 200 / 264, 0.0]))
     torch.testing.assert_close(errors[:2, 1:], torch.tensor([[2.0, 0, 0, 0], [0, 0, 2, 2]]))
@@ -435,10 +439,14 @@ def test_box_errors_pairs_each_object_with_its_best_prediction(repo_root):
 def test_box_errors_counts_the_class_of_the_top_scoring_box(repo_root):
     tool = load_tool(repo_root, 'tools/analysis_tools/box_errors.py')
     gt = torch.tensor([[10.0, 10, 20, 20], [50, 50, 60, 70], [100, 100, 104, 104]])
-    pred = torch.tensor([[10.0, 10, 20, 20],  # on gt 0, class 2, low score
-                         [11, 10, 21, 20],  # on gt 0, class 0, high score: the one counted
-                         [50, 50, 60, 70],  # on gt 1, class 1
-                         [30, 30, 40, 40]])  # on nothing, the highest score
+    pred = torch.tensor(
+        [
+            [10.0, 10, 20, 20],  # on gt 0, class 2, low score
+            [11, 10, 21, 20],  # on gt 0, class 0, high score: the one counted
+            [50, 50, 60, 70],  # on gt 1, class 1
+            [30, 30, 40, 40],
+        ]
+    )  # on nothing, the highest score
     scores, labels = torch.tensor([0.3, 0.6, 0.5, 0.9]), torch.tensor([2, 0, 1, 2])
     predicted = tool.top_labels(gt, pred, scores, labels)
     assert predicted.tolist() == [0, 1, -1]
@@ -453,8 +461,19 @@ def test_box_errors_counts_the_class_of_the_top_scoring_box(repo_root):
 
 @pytest.mark.slow
 def test_box_errors_prints_a_row_per_class(repo_root, configs, checkpoint):
-    proc = run_tool(repo_root, 'tools/analysis_tools/box_errors.py', configs['baseline'],
-                    checkpoint, '--num', '2', '--score-thr', '0.0', '--device', 'cpu', '--json')
+    proc = run_tool(
+        repo_root,
+        'tools/analysis_tools/box_errors.py',
+        configs['baseline'],
+        checkpoint,
+        '--num',
+        '2',
+        '--score-thr',
+        '0.0',
+        '--device',
+        'cpu',
+        '--json',
+    )
     rows = json.loads(proc.stdout)  # alone on stdout: logging goes to stderr
     assert rows and {'class', 'objects', 'recall@0.5', 'labelled_as'} <= set(rows[0])
     assert all(0 <= r['recall@0.3'] <= 1 for r in rows)

@@ -1,4 +1,5 @@
 """tools/dataset_converters: yolo2coco.py and halmstad2coco.py write the boxes they are given."""
+
 import csv
 import importlib.util
 import json
@@ -41,8 +42,9 @@ def halmstad2coco(repo_root):
 
 
 def run_tool(repo_root, *args):
-    proc = subprocess.run([sys.executable, *args], cwd=repo_root, capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run(
+        [sys.executable, *args], cwd=repo_root, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
 
@@ -57,7 +59,8 @@ def evaluate_ground_truth(dataset, evaluator_cfg):
         out.pred_instances = InstanceData(
             bboxes=sample.gt_instances.bboxes.tensor,
             scores=torch.ones(len(sample.gt_instances)),
-            labels=sample.gt_instances.labels)
+            labels=sample.gt_instances.labels,
+        )
         metric.process({}, [out.to_dict()])
     return metric.evaluate(len(dataset))
 
@@ -67,12 +70,17 @@ def evaluate_ground_truth(dataset, evaluator_cfg):
 
 # A Roboflow YOLOv8 export: (split, image, (width, height), label file lines or None for none).
 YOLO_IMAGES = [
-    ('train', 'a.jpg', (200, 100), [
-        '0 0.5 0.5 0.2 0.4',  # inside
-        '2 0.95 0.1 0.2 0.4',  # over the right and top edges: clipped
-        '',  # blank lines are skipped
-        '1 1.2 0.5 0.1 0.1',  # outside on the right: dropped
-    ]),
+    (
+        'train',
+        'a.jpg',
+        (200, 100),
+        [
+            '0 0.5 0.5 0.2 0.4',  # inside
+            '2 0.95 0.1 0.2 0.4',  # over the right and top edges: clipped
+            '',  # blank lines are skipped
+            '1 1.2 0.5 0.1 0.1',  # outside on the right: dropped
+        ],
+    ),
     ('train', 'b.png', (100, 50), None),  # no label file: an image without boxes
     ('train', 'c.jpg', (64, 64), []),  # empty label file
     ('valid', 'd.jpg', (80, 60), ['1 0.25 0.5 0.5 1.0']),
@@ -88,8 +96,9 @@ YOLO_EXPECTED = {  # file_name: [(category_id, [x, y, w, h]), ...]
 def write_yolo_export(root, images=YOLO_IMAGES):
     root.mkdir()
     (root / 'data.yaml').write_text(
-        "train: ../train/images\nval: ../valid/images\nnc: 3\n"
-        "names: ['Plane', 'WildLife', 'meteorite']\n")
+        'train: ../train/images\nval: ../valid/images\nnc: 3\n'
+        "names: ['Plane', 'WildLife', 'meteorite']\n"
+    )
     for split, name, (width, height), lines in images:
         for sub in ('images', 'labels'):
             (root / split / sub).mkdir(parents=True, exist_ok=True)
@@ -97,27 +106,33 @@ def write_yolo_export(root, images=YOLO_IMAGES):
         assert cv2.imwrite(str(root / split / 'images' / name), image)
         if lines is not None:
             (root / split / 'labels' / (osp.splitext(name)[0] + '.txt')).write_text(
-                '\n'.join(lines) + '\n')
+                '\n'.join(lines) + '\n'
+            )
 
 
 def test_yolo2coco_writes_clipped_boxes_and_empty_images(repo_root, tmp_path):
     src, out = tmp_path / 'export', tmp_path / 'coco'
     write_yolo_export(src)
     stdout = run_tool(repo_root, 'tools/dataset_converters/yolo2coco.py', str(src), str(out))
-    assert ('train: 3 images (2 without boxes), 2 boxes (Plane: 1, WildLife: 0, meteorite: 1), '
-            '1 dropped') in stdout
+    assert (
+        'train: 3 images (2 without boxes), 2 boxes (Plane: 1, WildLife: 0, meteorite: 1), '
+        '1 dropped'
+    ) in stdout
     found = {}
     for split in ('train', 'valid'):
         coco = json.loads((out / 'annotations' / f'{split}.json').read_text())
         assert [c['name'] for c in coco['categories']] == ['Plane', 'WildLife', 'meteorite']
         for image in coco['images']:
-            found[image['file_name']] = [(a['category_id'], a['bbox'])
-                                         for a in coco['annotations']
-                                         if a['image_id'] == image['id']]
+            found[image['file_name']] = [
+                (a['category_id'], a['bbox'])
+                for a in coco['annotations']
+                if a['image_id'] == image['id']
+            ]
             assert osp.isfile(out / 'images' / image['file_name'])
         sizes = {i['file_name']: (i['width'], i['height']) for i in coco['images']}
-        assert all(sizes[f'{split}/{name}'] == size
-                   for s, name, size, _ in YOLO_IMAGES if s == split)
+        assert all(
+            sizes[f'{split}/{name}'] == size for s, name, size, _ in YOLO_IMAGES if s == split
+        )
     assert found == YOLO_EXPECTED
 
 
@@ -127,20 +142,30 @@ def test_yolo2coco_output_loads_as_skywatch(yolo2coco, tmp_path):
     yolo2coco.main([str(src), str(out), '--splits', 'train', '--link'])
     assert os.stat(out / 'images' / 'train' / 'a.jpg').st_nlink == 2  # hard-linked
     dataset = DATASETS.build(
-        dict(type='SkyWatchDataset', data_root=str(out), ann_file='annotations/train.json',
-             data_prefix=dict(img='images/'), test_mode=True, pipeline=PIPELINE))
+        dict(
+            type='SkyWatchDataset',
+            data_root=str(out),
+            ann_file='annotations/train.json',
+            data_prefix=dict(img='images/'),
+            test_mode=True,
+            pipeline=PIPELINE,
+        )
+    )
     sample = dataset[0]
     assert sample['img'].shape == (100, 200, 3)
     np.testing.assert_allclose(sample['gt_bboxes'].numpy(), [[80, 30, 120, 70], [170, 0, 200, 30]])
     np.testing.assert_array_equal(sample['gt_bboxes_labels'], [0, 2])
 
 
-@pytest.mark.parametrize('line, match', [
-    ('0 0.5 0.5 0.2', '5 values'),
-    ('3 0.5 0.5 0.2 0.2', r'class 3 is not in \[0, 3\)'),
-    ('x 0.5 0.5 0.2 0.2', 'integer class'),
-    ('0 0.5 0.5 -0.2 0.2', 'negative box size'),
-])
+@pytest.mark.parametrize(
+    'line, match',
+    [
+        ('0 0.5 0.5 0.2', '5 values'),
+        ('3 0.5 0.5 0.2 0.2', r'class 3 is not in \[0, 3\)'),
+        ('x 0.5 0.5 0.2 0.2', 'integer class'),
+        ('0 0.5 0.5 -0.2 0.2', 'negative box size'),
+    ],
+)
 def test_yolo2coco_names_file_and_line_of_a_malformed_label(yolo2coco, tmp_path, line, match):
     src = tmp_path / 'export'
     write_yolo_export(src, [('train', 'bad.jpg', (32, 32), ['0 0.5 0.5 0.2 0.2', line])])
@@ -150,7 +175,9 @@ def test_yolo2coco_names_file_and_line_of_a_malformed_label(yolo2coco, tmp_path,
 
 def test_yolo2coco_reads_polygons_and_needs_names(yolo2coco, tmp_path):
     assert yolo2coco.parse_label_line('1 0.1 0.2 0.5 0.3 0.4 0.9', 3, 'f:1') == (
-        1, [0.1, 0.2, 0.5, 0.9])
+        1,
+        [0.1, 0.2, 0.5, 0.9],
+    )
     with pytest.raises(FileNotFoundError, match='data.yaml'):
         yolo2coco.read_class_names(str(tmp_path))
 
@@ -212,10 +239,20 @@ def tiny_halmstad(tmp_path):
 
 def test_halmstad2coco_keeps_every_step_th_labelled_frame(repo_root, tiny_halmstad, tmp_path):
     out = tmp_path / 'coco'
-    stdout = run_tool(repo_root, 'tools/dataset_converters/halmstad2coco.py', '--src',
-                      str(tiny_halmstad), '--out', str(out), '--step', '2')
-    assert ('train: 1 videos, 3 images, 5 boxes (AIRPLANE: 1, BIRD: 2, DRONE: 1, HELICOPTER: 1), '
-            '1 dropped boxes') in stdout
+    stdout = run_tool(
+        repo_root,
+        'tools/dataset_converters/halmstad2coco.py',
+        '--src',
+        str(tiny_halmstad),
+        '--out',
+        str(out),
+        '--step',
+        '2',
+    )
+    assert (
+        'train: 1 videos, 3 images, 5 boxes (AIRPLANE: 1, BIRD: 2, DRONE: 1, HELICOPTER: 1), '
+        '1 dropped boxes'
+    ) in stdout
     assert 'val: 1 videos, 1 images, 1 boxes' in stdout
     train = json.loads((out / 'annotations' / 'train.json').read_text())
     assert [c['name'] for c in train['categories']] == ['AIRPLANE', 'BIRD', 'DRONE', 'HELICOPTER']
@@ -223,10 +260,13 @@ def test_halmstad2coco_keeps_every_step_th_labelled_frame(repo_root, tiny_halmst
     found = {}
     for image in train['images']:
         assert image['video'] == 'V_TEST_001'
-        assert image['file_name'] == f"train/V_TEST_001/{image['frame_id']:05d}.jpg"
+        assert image['file_name'] == f'train/V_TEST_001/{image["frame_id"]:05d}.jpg'
         assert (image['width'], image['height']) == VIDEO_SIZE
-        found[image['frame_id']] = [(a['category_id'], a['bbox']) for a in train['annotations']
-                                    if a['image_id'] == image['id']]
+        found[image['frame_id']] = [
+            (a['category_id'], a['bbox'])
+            for a in train['annotations']
+            if a['image_id'] == image['id']
+        ]
         # The written frame is the labelled one (decoded in order, not sought).
         img = cv2.imread(str(out / 'images' / image['file_name']))
         assert abs(img.mean() - frame_value(image['frame_id'])) < 10
@@ -235,8 +275,9 @@ def test_halmstad2coco_keeps_every_step_th_labelled_frame(repo_root, tiny_halmst
     assert [(i['video'], i['frame_id']) for i in val['images']] == [('V_TEST_002', 1)]
 
 
-def test_halmstad2coco_subset_of_videos_leaves_other_splits_alone(halmstad2coco, tiny_halmstad,
-                                                                  tmp_path):
+def test_halmstad2coco_subset_of_videos_leaves_other_splits_alone(
+    halmstad2coco, tiny_halmstad, tmp_path
+):
     out = tmp_path / 'coco'
     halmstad2coco.main(['--src', str(tiny_halmstad), '--out', str(out), '--videos', 'V_TEST_002'])
     assert os.listdir(out / 'annotations') == ['val.json']
@@ -245,8 +286,10 @@ def test_halmstad2coco_subset_of_videos_leaves_other_splits_alone(halmstad2coco,
 
 
 def test_halmstad2coco_names_file_and_line_of_a_bad_label(halmstad2coco, tiny_halmstad, tmp_path):
-    write_labels(tiny_halmstad / 'labels' / 'V_TEST_002_LABELS.csv',
-                 {0: [('DRONE', 1, 1, 2, 2)], 1: [('UFO', 2, 3, 4, 5)]})
+    write_labels(
+        tiny_halmstad / 'labels' / 'V_TEST_002_LABELS.csv',
+        {0: [('DRONE', 1, 1, 2, 2)], 1: [('UFO', 2, 3, 4, 5)]},
+    )
     with pytest.raises(ValueError, match=r"V_TEST_002_LABELS\.csv:3: unknown label 'UFO'"):
         halmstad2coco.main(['--src', str(tiny_halmstad), '--out', str(tmp_path / 'coco')])
 
@@ -260,8 +303,9 @@ REAL_STEP = 50
 
 @pytest.fixture(scope='module')
 def halmstad_root(repo_root):
-    root = os.environ.get('HALMSTAD_SKY_ROOT',
-                          osp.join(repo_root, '..', 'shared', 'data', 'halmstad-sky'))
+    root = os.environ.get(
+        'HALMSTAD_SKY_ROOT', osp.join(repo_root, '..', 'shared', 'data', 'halmstad-sky')
+    )
     if not osp.isfile(osp.join(root, 'splits.csv')):
         pytest.skip(f'halmstad-sky not found at {osp.abspath(root)} (set HALMSTAD_SKY_ROOT)')
     return root
@@ -270,9 +314,18 @@ def halmstad_root(repo_root):
 @pytest.fixture(scope='module')
 def real_coco(repo_root, halmstad_root, tmp_path_factory):
     out = tmp_path_factory.mktemp('halmstad-coco')
-    stdout = run_tool(repo_root, 'tools/dataset_converters/halmstad2coco.py', '--src',
-                      halmstad_root, '--out', str(out), '--step', str(REAL_STEP), '--videos',
-                      *REAL_VIDEOS)
+    stdout = run_tool(
+        repo_root,
+        'tools/dataset_converters/halmstad2coco.py',
+        '--src',
+        halmstad_root,
+        '--out',
+        str(out),
+        '--step',
+        str(REAL_STEP),
+        '--videos',
+        *REAL_VIDEOS,
+    )
     assert '0 dropped boxes' in stdout
     return out
 
@@ -291,12 +344,14 @@ def csv_boxes(halmstad_root, video):
 def halmstad_config(repo_root, out, split):
     """The base config, pointed at a converted split as its comment says."""
     cfg = Config.fromfile(osp.join(repo_root, 'configs/_base_/datasets/halmstad_sky.py'))
-    cfg.merge_from_dict({
-        'test_dataloader.dataset.data_root': f'{out}/',
-        'test_dataloader.dataset.ann_file': f'annotations/{split}.json',
-        'test_evaluator.ann_file': f'{out}/annotations/{split}.json',
-        'train_dataloader.dataset.data_root': f'{out}/',
-    })
+    cfg.merge_from_dict(
+        {
+            'test_dataloader.dataset.data_root': f'{out}/',
+            'test_dataloader.dataset.ann_file': f'annotations/{split}.json',
+            'test_evaluator.ann_file': f'{out}/annotations/{split}.json',
+            'train_dataloader.dataset.data_root': f'{out}/',
+        }
+    )
     return cfg
 
 
@@ -317,7 +372,8 @@ def test_real_frames_load_with_the_csv_boxes(repo_root, halmstad_root, real_coco
         found = sorted(zip(gt.labels.tolist(), *gt.bboxes.tensor.T.tolist()))
         np.testing.assert_allclose(found, expected[frame], atol=1e-3)
     assert evaluate_ground_truth(dataset, cfg.test_evaluator)['coco/bbox_mAP'] == (
-        pytest.approx(1.0))
+        pytest.approx(1.0)
+    )
 
 
 def test_real_frames_train_as_crops(repo_root, real_coco):

@@ -50,9 +50,18 @@ def _write_run(run_dir, times, curve):
         for i, t in enumerate(times):
             f.write(json.dumps(dict(iter=10 * (i + 1), time=t, loss=1.0 / (i + 1))) + '\n')
         for step, (m, m50) in curve:
-            f.write(json.dumps({'coco/bbox_mAP': m, 'coco/bbox_mAP_50': m50,
-                                'coco/bbox_mAP_s': m / 2, 'coco/BIRD_precision': m,
-                                'step': step}) + '\n')
+            f.write(
+                json.dumps(
+                    {
+                        'coco/bbox_mAP': m,
+                        'coco/bbox_mAP_50': m50,
+                        'coco/bbox_mAP_s': m / 2,
+                        'coco/BIRD_precision': m,
+                        'step': step,
+                    }
+                )
+                + '\n'
+            )
 
 
 def test_report_gives_mean_and_spread_over_seeds_and_the_curve(study, tmp_path):
@@ -73,27 +82,43 @@ def test_report_gives_mean_and_spread_over_seeds_and_the_curve(study, tmp_path):
     assert '- cofnet: 10: 0.300, 20: 0.600' in table
 
 
-def test_study_times_every_arm_first_then_runs_seed_by_seed(study, repo_root, tmp_path,
-                                                           monkeypatch):
+def test_study_times_every_arm_first_then_runs_seed_by_seed(
+    study, repo_root, tmp_path, monkeypatch
+):
     events = []
-    monkeypatch.setattr(study, 'calibrate',
-                        lambda config, cfg, work_dir, iters: events.append(('time', config)) or 2.0)
+    monkeypatch.setattr(
+        study,
+        'calibrate',
+        lambda config, cfg, work_dir, iters: events.append(('time', config)) or 2.0,
+    )
 
     def fake_train(cfg, run_dir):
         os.makedirs(run_dir)
         events.append(('train', run_dir.split(os.sep)[-2], cfg.randomness.seed))
 
     monkeypatch.setattr(study, 'train', fake_train)
-    monkeypatch.setattr(study, 'summarise_run', lambda run_dir, iters: dict(
-        iters=iters, train_minutes=1.0, final_loss=1.0,
-        curve=[dict(iter=iters, bbox_mAP=0.1, bbox_mAP_50=0.2, bbox_mAP_s=0.1)]))
+    monkeypatch.setattr(
+        study,
+        'summarise_run',
+        lambda run_dir, iters: dict(
+            iters=iters,
+            train_minutes=1.0,
+            final_loss=1.0,
+            curve=[dict(iter=iters, bbox_mAP=0.1, bbox_mAP_50=0.2, bbox_mAP_s=0.1)],
+        ),
+    )
     rtmdet = osp.join(repo_root, 'configs/baselines/rtmdet_tiny_halmstad.py')
     cofnet = osp.join(repo_root, COFNET)
     work_dir = str(tmp_path / 'study')
     study.main([cofnet, rtmdet, '--minutes', '1.2', '--seeds', '0', '1', '--work-dir', work_dir])
-    assert events == [('time', cofnet), ('time', rtmdet),
-                      ('train', 'cofnet_nano_halmstad', 0), ('train', 'rtmdet_tiny_halmstad', 0),
-                      ('train', 'cofnet_nano_halmstad', 1), ('train', 'rtmdet_tiny_halmstad', 1)]
+    assert events == [
+        ('time', cofnet),
+        ('time', rtmdet),
+        ('train', 'cofnet_nano_halmstad', 0),
+        ('train', 'rtmdet_tiny_halmstad', 0),
+        ('train', 'cofnet_nano_halmstad', 1),
+        ('train', 'rtmdet_tiny_halmstad', 1),
+    ]
     result = json.load(open(osp.join(work_dir, 'rtmdet_tiny_halmstad', 'seed1', 'result.json')))
     assert result['iters'] == 36  # 72 s / 2 s per iteration, in 4 validations of 9
     assert '| cofnet_nano_halmstad | 2.00 | 36 |' in open(osp.join(work_dir, 'study.md')).read()
@@ -114,12 +139,23 @@ def test_seconds_per_iter_skips_the_warmup(study):
 
 
 @pytest.mark.slow
-def test_study_runs_two_seeds_and_writes_the_table(study, repo_root, write_smoke_config,
-                                                   tmp_path):
+def test_study_runs_two_seeds_and_writes_the_table(study, repo_root, write_smoke_config, tmp_path):
     config = write_smoke_config('configs/baselines/rtmdet_tiny_sky-synth.py', tmp_path)
     work_dir = str(tmp_path / 'study')
-    args = [config, '--minutes', '0.02', '--seeds', '0', '1', '--val-points', '2',
-            '--calibration-iters', '6', '--work-dir', work_dir]
+    args = [
+        config,
+        '--minutes',
+        '0.02',
+        '--seeds',
+        '0',
+        '1',
+        '--val-points',
+        '2',
+        '--calibration-iters',
+        '6',
+        '--work-dir',
+        work_dir,
+    ]
     study.main(args)
     name = osp.splitext(osp.basename(config))[0]
     assert name in json.load(open(osp.join(work_dir, 'calibration.json')))

@@ -35,22 +35,29 @@ def test_head_variant_is_what_the_detector_predicts(repo_root, smoke):
     torch.testing.assert_close(head.bboxes, expected.bboxes)
     torch.testing.assert_close(head.scores, expected.scores)
     # The map's detections are its peaks scored by the class heat: within the heat's range.
-    heat = model.bbox_head.objectness(model._field(model.data_preprocessor(batch)['inputs'])
-                                      .levels[0])[:, :model.bbox_head.num_classes].sigmoid()
+    heat = model.bbox_head.objectness(
+        model._field(model.data_preprocessor(batch)['inputs']).levels[0]
+    )[:, : model.bbox_head.num_classes].sigmoid()
     assert variants['map'][0].scores.max() <= heat.max() + 1e-6
 
 
 @pytest.mark.slow
 def test_map_vs_stages_prints_a_row_per_variant(repo_root, smoke):
     config, checkpoint = smoke
-    proc = run_tool(repo_root, 'tools/analysis_tools/map_vs_stages.py', config, checkpoint,
-                    '--device', 'cpu')
+    proc = run_tool(
+        repo_root, 'tools/analysis_tools/map_vs_stages.py', config, checkpoint, '--device', 'cpu'
+    )
     lines = proc.stdout.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith('variant'))
     assert 'bbox_mAP_50' in lines[header]
-    names = [line[:26].strip() for line in lines[header + 1:] if line.strip()]
-    assert names == ['head', 'map', 'stages, class scores', 'stages, map scores',
-                     'map boxes, stage scores']
+    names = [line[:26].strip() for line in lines[header + 1 :] if line.strip()]
+    assert names == [
+        'head',
+        'map',
+        'stages, class scores',
+        'stages, map scores',
+        'map boxes, stage scores',
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -79,7 +86,7 @@ def test_crop_vs_frame_sees_no_difference_in_a_local_network(repo_root):
     frame = torch.randn(1, 3, 128, 192)
     x0, y0 = tool.crop_origin(torch.tensor([100.0, 60, 110, 70]), 64, 192, 128)
     assert (x0, y0) == (64, 32)  # centred on the box, rounded down to the stride grid
-    crop = frame[..., y0:y0 + 64, x0:x0 + 64]
+    crop = frame[..., y0 : y0 + 64, x0 : x0 + 64]
     local = SimpleNamespace(backbone=_ConvBackbone())
     with torch.no_grad():
         diffs = tool.relative_differences(local, frame, crop, x0, y0, 64, margin=16)
@@ -90,10 +97,14 @@ def test_crop_vs_frame_sees_no_difference_in_a_local_network(repo_root):
 
 def test_crop_vs_frame_keeps_region_boxes(repo_root):
     tool = load_tool(repo_root, 'tools/analysis_tools/crop_vs_frame.py')
-    boxes = torch.tensor([[10.0, 10, 30, 30],  # inside
-                          [80, 10, 110, 30],  # centre 95 inside, 2/3 of it inside
-                          [70, 10, 130, 30],  # centre 100 on the edge (out), half inside
-                          [90, 10, 130, 30]])  # centre 110 out, a quarter inside
+    boxes = torch.tensor(
+        [
+            [10.0, 10, 30, 30],  # inside
+            [80, 10, 110, 30],  # centre 95 inside, 2/3 of it inside
+            [70, 10, 130, 30],  # centre 100 on the edge (out), half inside
+            [90, 10, 130, 30],
+        ]
+    )  # centre 110 out, a quarter inside
     clipped, keep = tool.boxes_in_region(boxes, 0, 0, 100, by_centre=True)
     assert keep.tolist() == [True, True, False, False]
     assert clipped[1].tolist() == [80, 10, 100, 30]
@@ -106,8 +117,18 @@ def test_crop_vs_frame_keeps_region_boxes(repo_root):
 @pytest.mark.slow
 def test_crop_vs_frame_prints_both_modes(repo_root, smoke):
     config, checkpoint = smoke
-    proc = run_tool(repo_root, 'tools/analysis_tools/crop_vs_frame.py', config, checkpoint,
-                    '--crop', '128', '--step', '1', '--device', 'cpu')
+    proc = run_tool(
+        repo_root,
+        'tools/analysis_tools/crop_vs_frame.py',
+        config,
+        checkpoint,
+        '--crop',
+        '128',
+        '--step',
+        '1',
+        '--device',
+        'cpu',
+    )
     lines = proc.stdout.splitlines()
     for mode in ('crop alone', 'whole frame'):
         line = next(line for line in lines if line.startswith(mode))

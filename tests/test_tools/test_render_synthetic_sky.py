@@ -1,4 +1,5 @@
 """tools/dataset_converters/render_synthetic_sky.py: COCO files equal the on-the-fly dataset."""
+
 import subprocess
 import sys
 
@@ -11,19 +12,49 @@ SYNTH_PIPELINE = [dict(type='LoadSyntheticSkyImage'), dict(type='LoadAnnotations
 
 def test_rendered_coco_dataset_matches_synthetic_dataset(repo_root, tmp_path):
     proc = subprocess.run(
-        [sys.executable, 'tools/dataset_converters/render_synthetic_sky.py', str(tmp_path),
-         '--split', 'val', '--num-images', '3', '--seed', '5', '--img-size', '200', '150'],
-        cwd=repo_root, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            'tools/dataset_converters/render_synthetic_sky.py',
+            str(tmp_path),
+            '--split',
+            'val',
+            '--num-images',
+            '3',
+            '--seed',
+            '5',
+            '--img-size',
+            '200',
+            '150',
+        ],
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert 'wrote 3 images' in proc.stdout
 
     on_disk = DATASETS.build(
-        dict(type='CocoDataset', data_root=str(tmp_path), ann_file='annotations/val.json',
-             data_prefix=dict(img='images/'), test_mode=True, pipeline=PIPELINE,
-             metainfo=dict(classes=('Plane', 'WildLife', 'meteorite'))))
+        dict(
+            type='CocoDataset',
+            data_root=str(tmp_path),
+            ann_file='annotations/val.json',
+            data_prefix=dict(img='images/'),
+            test_mode=True,
+            pipeline=PIPELINE,
+            metainfo=dict(classes=('Plane', 'WildLife', 'meteorite')),
+        )
+    )
     rendered = DATASETS.build(
-        dict(type='SyntheticSkyDataset', num_images=3, seed=5, img_size=(200, 150),
-             test_mode=True, pipeline=SYNTH_PIPELINE))
+        dict(
+            type='SyntheticSkyDataset',
+            num_images=3,
+            seed=5,
+            img_size=(200, 150),
+            test_mode=True,
+            pipeline=SYNTH_PIPELINE,
+        )
+    )
     assert len(on_disk) == len(rendered) == 3
     for i in range(3):
         a, b = on_disk[i], rendered[i]

@@ -1,4 +1,5 @@
 """keep_freed_memory: applied on glibc, switchable off."""
+
 import platform
 
 import pytest
@@ -19,4 +20,5 @@ def test_applied_on_glibc():
 @pytest.mark.skipif(platform.libc_ver()[0] != 'glibc', reason='malloc_trim is glibc-only')
 def test_release_freed_memory_runs_on_glibc():
     from mmcofnet.utils import release_freed_memory
+
     assert isinstance(release_freed_memory(), bool)

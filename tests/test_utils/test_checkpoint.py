@@ -1,4 +1,5 @@
 """torch's safe loader (weights_only=True) accepts mmengine checkpoints, and nothing more."""
+
 import pickle
 
 import numpy as np
@@ -15,8 +16,14 @@ def test_message_hub_state_loads_with_weights_only(tmp_path):
         hub.update_scalar('train/loss', np.float64(1.0 / (i + 1)))
     hub.update_info('eta', np.float32(2.5))
     path = tmp_path / 'ckpt.pth'
-    torch.save(dict(meta=dict(iter=3, seed=np.int64(7)), message_hub=hub.state_dict(),
-                    state_dict=dict(w=torch.ones(2))), path)
+    torch.save(
+        dict(
+            meta=dict(iter=3, seed=np.int64(7)),
+            message_hub=hub.state_dict(),
+            state_dict=dict(w=torch.ones(2)),
+        ),
+        path,
+    )
     ckpt = torch.load(path, map_location='cpu', weights_only=True)
     buffer = ckpt['message_hub']['log_scalars']['train/loss']
     assert isinstance(buffer, HistoryBuffer)

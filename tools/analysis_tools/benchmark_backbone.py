@@ -15,6 +15,7 @@ barely change. ``ratio_1280_640`` is 4.0 for a backbone
 exactly linear in the number of pixels. ``--compare-rtmdet`` also times mmdet's RTMDet-tiny
 backbone + neck (CSPNeXt + CSPNeXtPAFPN, built from mmdet's registry) at 640x640 in the same run.
 """
+
 import argparse
 import json
 import os.path as osp
@@ -35,8 +36,12 @@ from mmcofnet.utils import keep_freed_memory
 
 # RTMDet-tiny as this repository's baselines build it (mmdet's settings, BN instead of SyncBN).
 RTMDET_TINY_CONFIG = osp.join(
-    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs', '_base_', 'models',
-    'rtmdet_tiny.py')
+    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
+    'configs',
+    '_base_',
+    'models',
+    'rtmdet_tiny.py',
+)
 
 
 def parse_args() -> argparse.Namespace:
@@ -44,7 +49,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--arch', default='nano', help='MambaBackbone preset')
     parser.add_argument('--block-type', default='vss', choices=['vss', 'mamba'])
     parser.add_argument(
-        '--sizes', type=int, nargs='+', default=[320, 640, 1280], help='square input sizes')
+        '--sizes', type=int, nargs='+', default=[320, 640, 1280], help='square input sizes'
+    )
     parser.add_argument('--warmup', type=int, default=2, help='untimed runs per size')
     parser.add_argument('--repeat', type=int, default=5, help='timed runs per size (median)')
     parser.add_argument('--threads', type=int, default=None, help='torch.set_num_threads')
@@ -54,26 +60,31 @@ def parse_args() -> argparse.Namespace:
         choices=['wall', 'cpu'],
         default='wall',
         help="'cpu': process CPU time instead of wall time; with --threads 1 it is what a run "
-        'costs even while other jobs share the cores (wall time then is not)')
+        'costs even while other jobs share the cores (wall time then is not)',
+    )
     parser.add_argument(
         '--compare-rtmdet',
         action='store_true',
-        help="also time mmdet's RTMDet-tiny backbone + neck at 640x640")
+        help="also time mmdet's RTMDet-tiny backbone + neck at 640x640",
+    )
     parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
         default={},
-        help='extra MambaBackbone arguments, key=value (e.g. d_state=8 ssm_ratio=1.0)')
+        help='extra MambaBackbone arguments, key=value (e.g. d_state=8 ssm_ratio=1.0)',
+    )
     parser.add_argument('--json', action='store_true', help='print one JSON object')
     return parser.parse_args()
 
 
-def time_forwards(runs: Sequence[Tuple[Callable[[torch.Tensor], object], int]],
-                  warmup: int,
-                  repeat: int,
-                  clock: Callable[[], float] = time.perf_counter,
-                  device: str = 'cpu') -> List[float]:
+def time_forwards(
+    runs: Sequence[Tuple[Callable[[torch.Tensor], object], int]],
+    warmup: int,
+    repeat: int,
+    clock: Callable[[], float] = time.perf_counter,
+    device: str = 'cpu',
+) -> List[float]:
     """Median time (ms, by ``clock``) of each ``(forward, size)`` run on a 3 x size x size image.
 
     The runs take turns (round robin) rather than one after the other, so that a slow spell of a
@@ -106,9 +117,15 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    model = MODELS.build(
-        dict(type='MambaBackbone', arch=args.arch, block_type=args.block_type,
-             **args.cfg_options)).to(args.device).eval()
+    model = (
+        MODELS.build(
+            dict(
+                type='MambaBackbone', arch=args.arch, block_type=args.block_type, **args.cfg_options
+            )
+        )
+        .to(args.device)
+        .eval()
+    )
     sizes = list(args.sizes)
     runs = [(model, size) for size in sizes]
     if args.compare_rtmdet:
@@ -128,7 +145,8 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
         timer=args.timer,
         sizes=sizes,
         ms=[round(by_size[s], 2) for s in sizes],
-        params_m=round(sum(p.numel() for p in model.parameters()) / 1e6, 3))
+        params_m=round(sum(p.numel() for p in model.parameters()) / 1e6, 3),
+    )
     ratio: Optional[float] = None
     if 640 in by_size and 1280 in by_size:
         ratio = round(by_size[1280] / by_size[640], 3)
@@ -141,18 +159,22 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
 
 
 def print_table(result: Dict[str, object]) -> None:
-    print(f"MambaBackbone arch={result['arch']} block_type={result['block_type']} "
-          f"{result['cfg_options'] or ''} params={result['params_m']}M "
-          f"device={result['device']} scan={result['scan_backend']} "
-          f"threads={result['threads']} timer={result['timer']}")
-    print(f"{'size':>6} {'ms':>10} {'ms / Mpx':>10}")
+    print(
+        f'MambaBackbone arch={result["arch"]} block_type={result["block_type"]} '
+        f'{result["cfg_options"] or ""} params={result["params_m"]}M '
+        f'device={result["device"]} scan={result["scan_backend"]} '
+        f'threads={result["threads"]} timer={result["timer"]}'
+    )
+    print(f'{"size":>6} {"ms":>10} {"ms / Mpx":>10}')
     for size, ms in zip(result['sizes'], result['ms']):
         print(f'{size:>6} {ms:>10.1f} {ms / (size * size / 1e6):>10.1f}')
     if result['ratio_1280_640'] is not None:
-        print(f"ratio 1280/640: {result['ratio_1280_640']} (4.0 = linear in pixels)")
+        print(f'ratio 1280/640: {result["ratio_1280_640"]} (4.0 = linear in pixels)')
     if 'rtmdet_tiny_640_ms' in result:
-        print(f"RTMDet-tiny backbone+neck 640: {result['rtmdet_tiny_640_ms']:.1f} ms; "
-              f"{result['arch']} / RTMDet-tiny at 640: {result['ratio_nano_vs_rtmdet_640']}")
+        print(
+            f'RTMDet-tiny backbone+neck 640: {result["rtmdet_tiny_640_ms"]:.1f} ms; '
+            f'{result["arch"]} / RTMDet-tiny at 640: {result["ratio_nano_vs_rtmdet_640"]}'
+        )
 
 
 def main() -> None:

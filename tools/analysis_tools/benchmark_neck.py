@@ -10,6 +10,7 @@ Each config's backbone runs once on a random image to produce the neck's real in
 neck alone is analysed (mmengine's FLOP counter) and timed (no-grad forward, eval mode, median over
 ``--repeat`` runs after warm-up). Ratios are relative to the first config.
 """
+
 import argparse
 import json
 import statistics
@@ -56,14 +57,16 @@ def benchmark_neck(config: str, size: int, repeat: int, warmup: int, device: str
         feats = model.backbone(torch.randn(1, 3, size, size, device=device))
         neck = model.neck
         latency = time_ms(lambda: neck(feats), repeat, warmup, device)
-        flops = get_model_complexity_info(neck, inputs=(feats, ), show_table=False,
-                                          show_arch=False)['flops']
+        flops = get_model_complexity_info(neck, inputs=(feats,), show_table=False, show_arch=False)[
+            'flops'
+        ]
     return dict(
         config=config,
         neck=type(neck).__name__,
         flops_g=flops / 1e9,
         params_m=sum(p.numel() for p in neck.parameters()) / 1e6,
-        latency_ms=latency)
+        latency_ms=latency,
+    )
 
 
 def main() -> None:
@@ -71,8 +74,9 @@ def main() -> None:
     keep_freed_memory()  # as tools/train.py and tools/test.py do
     register_all_modules()
     torch.manual_seed(0)
-    rows = [benchmark_neck(c, args.size, args.repeat, args.warmup, args.device)
-            for c in args.configs]
+    rows = [
+        benchmark_neck(c, args.size, args.repeat, args.warmup, args.device) for c in args.configs
+    ]
     for row in rows:
         row['flops_ratio'] = row['flops_g'] / rows[0]['flops_g']
         row['latency_ratio'] = row['latency_ms'] / rows[0]['latency_ms']
@@ -80,10 +84,12 @@ def main() -> None:
         print(json.dumps(dict(size=args.size, device=args.device, necks=rows)))
         return
     print(f'necks at {args.size}x{args.size} on {args.device}')
-    print(f"{'neck':<22}{'GFLOPs':>9}{'params(M)':>11}{'ms':>9}{'xFLOPs':>8}{'xms':>7}")
+    print(f'{"neck":<22}{"GFLOPs":>9}{"params(M)":>11}{"ms":>9}{"xFLOPs":>8}{"xms":>7}')
     for row in rows:
-        print(f"{row['neck']:<22}{row['flops_g']:>9.3f}{row['params_m']:>11.3f}"
-              f"{row['latency_ms']:>9.2f}{row['flops_ratio']:>8.2f}{row['latency_ratio']:>7.2f}")
+        print(
+            f'{row["neck"]:<22}{row["flops_g"]:>9.3f}{row["params_m"]:>11.3f}'
+            f'{row["latency_ms"]:>9.2f}{row["flops_ratio"]:>8.2f}{row["latency_ratio"]:>7.2f}'
+        )
 
 
 if __name__ == '__main__':

@@ -56,15 +56,21 @@ def pair_errors(gt_boxes: Tensor, pred_boxes: Tensor) -> Tensor:
         (cx, cy, w, h) minus the ground truth's.
     """
     if len(pred_boxes) == 0:
-        return torch.cat([gt_boxes.new_zeros(len(gt_boxes), 1),
-                          gt_boxes.new_full((len(gt_boxes), 4), float('nan'))], dim=1)
+        return torch.cat(
+            [
+                gt_boxes.new_zeros(len(gt_boxes), 1),
+                gt_boxes.new_full((len(gt_boxes), 4), float('nan')),
+            ],
+            dim=1,
+        )
     best, index = bbox_overlaps(gt_boxes, pred_boxes).max(dim=1)
     diff = bbox_xyxy_to_cxcywh(pred_boxes[index]) - bbox_xyxy_to_cxcywh(gt_boxes)
     return torch.cat([best[:, None], diff], dim=1)
 
 
-def top_labels(gt_boxes: Tensor, pred_boxes: Tensor, pred_scores: Tensor,
-               pred_labels: Tensor) -> Tensor:
+def top_labels(
+    gt_boxes: Tensor, pred_boxes: Tensor, pred_scores: Tensor, pred_labels: Tensor
+) -> Tensor:
     """The class of each object's highest-scoring prediction at IoU >= ``IOU_THRS[0]``.
 
     Args:
@@ -77,14 +83,15 @@ def top_labels(gt_boxes: Tensor, pred_boxes: Tensor, pred_scores: Tensor,
         Tensor: ``[G]`` class indices, -1 where no prediction overlaps enough.
     """
     if len(pred_boxes) == 0:
-        return gt_boxes.new_full((len(gt_boxes), ), -1, dtype=torch.long)
+        return gt_boxes.new_full((len(gt_boxes),), -1, dtype=torch.long)
     near = bbox_overlaps(gt_boxes, pred_boxes) >= IOU_THRS[0]  # [G, P]
     best = torch.where(near, pred_scores[None], pred_scores.new_tensor(-1.0)).argmax(dim=1)
     return torch.where(near.any(dim=1), pred_labels[best].long(), -1)
 
 
-def summarize(errors: Tensor, labels: Tensor, classes: list[str],
-              predicted: Tensor | None = None) -> list[dict]:
+def summarize(
+    errors: Tensor, labels: Tensor, classes: list[str], predicted: Tensor | None = None
+) -> list[dict]:
     """Per-class recall at :data:`IOU_THRS`, mean errors of the pairs at IoU >= 0.3 and labels.
 
     Args:
@@ -104,9 +111,10 @@ def summarize(errors: Tensor, labels: Tensor, classes: list[str],
         e = errors[labels == k]
         if len(e) == 0:
             continue
-        row = dict({'class': name, 'objects': len(e)},
-                   **{f'recall@{t}': round((e[:, 0] >= t).float().mean().item(), 3)
-                      for t in IOU_THRS})
+        row = dict(
+            {'class': name, 'objects': len(e)},
+            **{f'recall@{t}': round((e[:, 0] >= t).float().mean().item(), 3) for t in IOU_THRS},
+        )
         hit = e[e[:, 0] >= IOU_THRS[0], 1:]
         if len(hit):
             row['centre_err_px'] = hit[:, :2].abs().mean(0).round(decimals=2).tolist()
@@ -123,17 +131,25 @@ def summarize(errors: Tensor, labels: Tensor, classes: list[str],
 
 def print_table(rows: list[dict]) -> None:
     """Prints the rows of :func:`summarize`, one line per class."""
-    head = ['class', 'objects'] + [f'recall@{t}' for t in IOU_THRS] + [
-        '|d cx|,|d cy|', '|d w|,|d h|', 'd w, d h', 'right class']
-    print(f'{head[0]:<12}{head[1]:>8}' + ''.join(f'{h:>12}' for h in head[2:5])
-          + ''.join(f'{h:>15}' for h in head[5:]))
+    head = (
+        ['class', 'objects']
+        + [f'recall@{t}' for t in IOU_THRS]
+        + ['|d cx|,|d cy|', '|d w|,|d h|', 'd w, d h', 'right class']
+    )
+    print(
+        f'{head[0]:<12}{head[1]:>8}'
+        + ''.join(f'{h:>12}' for h in head[2:5])
+        + ''.join(f'{h:>15}' for h in head[5:])
+    )
     for r in rows:
         pairs = [r.get(key) for key in ('centre_err_px', 'size_err_px', 'size_bias_px')]
         cells = ['-' if p is None else f'{p[0]:.2f}, {p[1]:.2f}' for p in pairs]
         cells.append(f'{r["right_class"]:.3f}' if 'right_class' in r else '-')
-        print(f'{r["class"]:<12}{r["objects"]:>8}'
-              + ''.join(f'{r[f"recall@{t}"]:>12.3f}' for t in IOU_THRS)
-              + ''.join(f'{c:>15}' for c in cells))
+        print(
+            f'{r["class"]:<12}{r["objects"]:>8}'
+            + ''.join(f'{r[f"recall@{t}"]:>12.3f}' for t in IOU_THRS)
+            + ''.join(f'{c:>15}' for c in cells)
+        )
 
 
 def run(args: argparse.Namespace) -> list[dict]:
@@ -153,10 +169,16 @@ def run(args: argparse.Namespace) -> list[dict]:
             predicted.append(top_labels(gt_boxes, pred.bboxes, pred.scores, pred.labels))
             labels.append(gt.labels)
     if not errors:
-        raise SystemExit(f'no ground-truth boxes in test images {args.start}..'
-                         f'{args.start + args.num - 1} of {args.config}')
-    return summarize(torch.cat(errors).cpu(), torch.cat(labels).cpu(),
-                     model.dataset_meta['classes'], torch.cat(predicted).cpu())
+        raise SystemExit(
+            f'no ground-truth boxes in test images {args.start}..'
+            f'{args.start + args.num - 1} of {args.config}'
+        )
+    return summarize(
+        torch.cat(errors).cpu(),
+        torch.cat(labels).cpu(),
+        model.dataset_meta['classes'],
+        torch.cat(predicted).cpu(),
+    )
 
 
 def main() -> None:

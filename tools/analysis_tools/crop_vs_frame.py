@@ -40,17 +40,23 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('config', help='detector config')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--crop', type=int, default=320, help='side of the crop (training size)')
-    parser.add_argument('--margin', type=int, default=32,
-                        help='crop border left out of the feature comparison, px')
+    parser.add_argument(
+        '--margin', type=int, default=32, help='crop border left out of the feature comparison, px'
+    )
     parser.add_argument('--step', type=int, default=4, help='every step-th test image')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override settings of the config, key=value pairs')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, key=value pairs',
+    )
     return parser.parse_args()
 
 
-def crop_origin(box: Tensor, size: int, width: int, height: int,
-                align: int = 32) -> tuple[int, int]:
+def crop_origin(
+    box: Tensor, size: int, width: int, height: int, align: int = 32
+) -> tuple[int, int]:
     """Top-left corner of a ``size`` square about centred on ``box`` (xyxy), inside the image.
 
     The corner is a multiple of ``align`` (the coarsest stride), so that the crop's feature cells
@@ -62,8 +68,9 @@ def crop_origin(box: Tensor, size: int, width: int, height: int,
     return x0, y0
 
 
-def boxes_in_region(boxes: Tensor, x0: int, y0: int, size: int,
-                    by_centre: bool) -> tuple[Tensor, Tensor]:
+def boxes_in_region(
+    boxes: Tensor, x0: int, y0: int, size: int, by_centre: bool
+) -> tuple[Tensor, Tensor]:
     """Boxes moved into the region's coordinates and clipped to it, and which were kept.
 
     Args:
@@ -89,16 +96,18 @@ def boxes_in_region(boxes: Tensor, x0: int, y0: int, size: int,
 
 def crop_batch(batch: dict, x0: int, y0: int, size: int) -> dict:
     """The test batch of one image cut to the region (a new sample of the region's size)."""
-    image = batch['inputs'][0][:, y0:y0 + size, x0:x0 + size]
+    image = batch['inputs'][0][:, y0 : y0 + size, x0 : x0 + size]
     sample = batch['data_samples'][0].clone()
     h, w = image.shape[-2:]
-    sample.set_metainfo(dict(ori_shape=(h, w), img_shape=(h, w), scale_factor=(1.0, 1.0),
-                             pad_shape=(h, w)))
+    sample.set_metainfo(
+        dict(ori_shape=(h, w), img_shape=(h, w), scale_factor=(1.0, 1.0), pad_shape=(h, w))
+    )
     return dict(inputs=[image], data_samples=[sample])
 
 
-def relative_differences(model: torch.nn.Module, frame: Tensor, crop: Tensor, x0: int, y0: int,
-                         size: int, margin: int) -> list[float]:
+def relative_differences(
+    model: torch.nn.Module, frame: Tensor, crop: Tensor, x0: int, y0: int, size: int, margin: int
+) -> list[float]:
     """Per backbone output, ``|f_frame - f_crop| / |f_crop|`` inside the crop's interior."""
     diffs = []
     for full, part in zip(model.backbone(frame), model.backbone(crop)):
@@ -106,16 +115,17 @@ def relative_differences(model: torch.nn.Module, frame: Tensor, crop: Tensor, x0
         lo, hi = margin // stride, (size - margin) // stride
         if hi <= lo:
             continue
-        a = full[..., y0 // stride + lo:y0 // stride + hi, x0 // stride + lo:x0 // stride + hi]
+        a = full[..., y0 // stride + lo : y0 // stride + hi, x0 // stride + lo : x0 // stride + hi]
         b = part[..., lo:hi, lo:hi]
         diffs.append(((a - b).norm() / b.norm().clamp(min=1e-12)).item())
     return diffs
 
 
-def as_coco_sample(img_id: int, size: int, pred: dict, gt_boxes: Tensor,
-                   gt_labels: Tensor) -> dict:
-    instances = [dict(bbox=box.tolist(), bbox_label=int(label), ignore_flag=0)
-                 for box, label in zip(gt_boxes, gt_labels)]
+def as_coco_sample(img_id: int, size: int, pred: dict, gt_boxes: Tensor, gt_labels: Tensor) -> dict:
+    instances = [
+        dict(bbox=box.tolist(), bbox_label=int(label), ignore_flag=0)
+        for box, label in zip(gt_boxes, gt_labels)
+    ]
     return dict(img_id=img_id, ori_shape=(size, size), pred_instances=pred, instances=instances)
 
 
@@ -149,24 +159,33 @@ def main() -> None:
                 boxes, kept = pred.bboxes, torch.ones(len(pred), dtype=torch.bool)
                 if mode == 'whole frame':
                     boxes, kept = boxes_in_region(pred.bboxes, x0, y0, size, by_centre=True)
-                result = dict(bboxes=boxes.cpu(), scores=pred.scores[kept].cpu(),
-                              labels=pred.labels[kept].cpu())
-                metrics[mode].process({}, [as_coco_sample(index, size, result, region_gt,
-                                                          region_labels)])
+                result = dict(
+                    bboxes=boxes.cpu(),
+                    scores=pred.scores[kept].cpu(),
+                    labels=pred.labels[kept].cpu(),
+                )
+                metrics[mode].process(
+                    {}, [as_coco_sample(index, size, result, region_gt, region_labels)]
+                )
             if hasattr(model, 'backbone'):
                 frame_in = model.data_preprocessor(batch, False)['inputs']
                 crop_in = model.data_preprocessor(crop, False)['inputs']
-                diffs.append(relative_differences(model, frame_in, crop_in, x0, y0, size,
-                                                  args.margin))
+                diffs.append(
+                    relative_differences(model, frame_in, crop_in, x0, y0, size, args.margin)
+                )
     for mode, metric in metrics.items():
         results = metric.evaluate(len(metric.results))
         main_keys = ('bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_s')
-        print(f'{mode:<12} ' + '  '.join(f'{k.split("_", 1)[1]}: {results["coco/" + k]:.3f}'
-                                         for k in main_keys))
+        print(
+            f'{mode:<12} '
+            + '  '.join(f'{k.split("_", 1)[1]}: {results["coco/" + k]:.3f}' for k in main_keys)
+        )
     if diffs:
         mean = torch.tensor(diffs).mean(dim=0).tolist()
-        print('feature difference inside the crop, per backbone output: '
-              + ', '.join(f'{d:.3f}' for d in mean))
+        print(
+            'feature difference inside the crop, per backbone output: '
+            + ', '.join(f'{d:.3f}' for d in mean)
+        )
 
 
 if __name__ == '__main__':

@@ -50,20 +50,40 @@ MAIN_KEYS = ('bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_s')
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Train configs at equal time over seeds')
     parser.add_argument('configs', nargs='+', help='detector configs to compare')
-    parser.add_argument('--minutes', type=float, default=20.0,
-                        help='training time per run on this machine (validation not counted)')
+    parser.add_argument(
+        '--minutes',
+        type=float,
+        default=20.0,
+        help='training time per run on this machine (validation not counted)',
+    )
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2], help='seeds per config')
-    parser.add_argument('--val-points', type=int, default=4,
-                        help='validations per run, evenly spaced (the last at the end)')
-    parser.add_argument('--calibration-iters', type=int, default=100,
-                        help='iterations of the timing run (the first 40%% are warm-up)')
+    parser.add_argument(
+        '--val-points',
+        type=int,
+        default=4,
+        help='validations per run, evenly spaced (the last at the end)',
+    )
+    parser.add_argument(
+        '--calibration-iters',
+        type=int,
+        default=100,
+        help='iterations of the timing run (the first 40%% are warm-up)',
+    )
     parser.add_argument('--work-dir', default='work_dirs/equal_time_study')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='overrides applied to every config (e.g. data paths)')
-    parser.add_argument('--dry-run', action='store_true',
-                        help='calibrate and print the planned runs, train nothing')
-    parser.add_argument('--report-only', action='store_true',
-                        help='write the table from the runs that have finished, train nothing')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='overrides applied to every config (e.g. data paths)',
+    )
+    parser.add_argument(
+        '--dry-run', action='store_true', help='calibrate and print the planned runs, train nothing'
+    )
+    parser.add_argument(
+        '--report-only',
+        action='store_true',
+        help='write the table from the runs that have finished, train nothing',
+    )
     args = parser.parse_args(argv)
     if args.minutes <= 0 or args.val_points < 1 or args.calibration_iters < 6:
         parser.error('--minutes must be > 0, --val-points >= 1 and --calibration-iters >= 6')
@@ -102,8 +122,9 @@ def stretch_schedule(cfg: Config, max_iters: int) -> None:
         ValueError: If the config's loop is not iteration-based.
     """
     if 'max_iters' not in cfg.train_cfg:
-        raise ValueError(f'{cfg.filename}: train_cfg has no max_iters (the study needs an '
-                         'IterBasedTrainLoop)')
+        raise ValueError(
+            f'{cfg.filename}: train_cfg has no max_iters (the study needs an IterBasedTrainLoop)'
+        )
     old = cfg.train_cfg.max_iters
     cfg.train_cfg.max_iters = max_iters
     schedulers = cfg.get('param_scheduler') or []
@@ -115,8 +136,9 @@ def stretch_schedule(cfg: Config, max_iters: int) -> None:
             entry['T_max'] = max_iters - entry.get('begin', 0)
 
 
-def run_config(cfg: Config, work_dir: str, max_iters: int, val_interval: int, seed: int,
-               log_interval: int) -> Config:
+def run_config(
+    cfg: Config, work_dir: str, max_iters: int, val_interval: int, seed: int, log_interval: int
+) -> Config:
     """A copy of ``cfg`` set up for one run of the study."""
     cfg = copy.deepcopy(cfg)
     stretch_schedule(cfg, max_iters)
@@ -187,8 +209,11 @@ def calibrate(config: str, cfg: Config, work_dir: str, iters: int) -> float:
 
 def metrics_of(record: dict) -> dict[str, float]:
     """``coco/...`` values of a validation record, without the prefix."""
-    return {key.split('/', 1)[1]: value for key, value in record.items()
-            if key.startswith('coco/') and isinstance(value, (int, float))}
+    return {
+        key.split('/', 1)[1]: value
+        for key, value in record.items()
+        if key.startswith('coco/') and isinstance(value, (int, float))
+    }
 
 
 def summarise_run(work_dir: str, max_iters: int) -> dict:
@@ -196,10 +221,12 @@ def summarise_run(work_dir: str, max_iters: int) -> dict:
     train_rows, val_rows = read_logs(work_dir)
     interval = train_rows[1]['iter'] - train_rows[0]['iter'] if len(train_rows) > 1 else 1
     curve = [dict(iter=row['step'], **metrics_of(row)) for row in val_rows]
-    return dict(iters=max_iters,
-                train_minutes=sum(row['time'] for row in train_rows) * interval / 60,
-                final_loss=train_rows[-1].get('loss') if train_rows else None,
-                curve=curve)
+    return dict(
+        iters=max_iters,
+        train_minutes=sum(row['time'] for row in train_rows) * interval / 60,
+        final_loss=train_rows[-1].get('loss') if train_rows else None,
+        curve=curve,
+    )
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
@@ -208,25 +235,42 @@ def mean_std(values: list[float]) -> tuple[float, float]:
 
 def class_keys(runs: list[dict]) -> list[str]:
     """Per-class AP keys of CocoMetric(classwise=True) in the runs' final validations."""
-    return sorted({key for run in runs if run['curve'] for key in run['curve'][-1]
-                   if key.endswith('_precision')})
+    return sorted(
+        {
+            key
+            for run in runs
+            if run['curve']
+            for key in run['curve'][-1]
+            if key.endswith('_precision')
+        }
+    )
 
 
 def report(study: dict[str, dict], minutes: float) -> str:
     """The markdown table of the study (one row per config) and the mean learning curves."""
-    lines = [f'Equal training time: {minutes:g} min per run on this machine; mean +- standard '
-             'deviation over the seeds of the last validation.', '']
-    per_class = sorted({key for entry in study.values() if entry['runs']
-                        for key in class_keys(entry['runs'])})
+    lines = [
+        f'Equal training time: {minutes:g} min per run on this machine; mean +- standard '
+        'deviation over the seeds of the last validation.',
+        '',
+    ]
+    per_class = sorted(
+        {key for entry in study.values() if entry['runs'] for key in class_keys(entry['runs'])}
+    )
     header = ['config', 's/iter', 'iters', 'train min', 'seeds', 'mAP', 'mAP_50', 'mAP_s'] + [
-        key.removesuffix('_precision') for key in per_class]
+        key.removesuffix('_precision') for key in per_class
+    ]
     lines += ['| ' + ' | '.join(header) + ' |', '|' + ' --- |' * len(header)]
     for name, entry in study.items():
         runs = entry['runs']
         if not runs:
             continue
-        cells = [name, f'{entry["sec_per_iter"]:.2f}', str(runs[0]['iters']),
-                 f'{statistics.fmean(r["train_minutes"] for r in runs):.1f}', str(len(runs))]
+        cells = [
+            name,
+            f'{entry["sec_per_iter"]:.2f}',
+            str(runs[0]['iters']),
+            f'{statistics.fmean(r["train_minutes"] for r in runs):.1f}',
+            str(len(runs)),
+        ]
         for key in MAIN_KEYS + tuple(per_class):
             values = [r['curve'][-1].get(key) for r in runs if r['curve']]
             values = [v for v in values if v is not None and v >= 0]
@@ -236,10 +280,15 @@ def report(study: dict[str, dict], minutes: float) -> str:
     lines += ['', 'Learning curves (mAP_50, mean over the seeds, at each validation):', '']
     for name, entry in study.items():
         if entry['runs']:
-            points = zip(*[[(p['iter'], p.get('bbox_mAP_50', math.nan)) for p in r['curve']]
-                           for r in entry['runs']])
-            curve = ', '.join(f'{pts[0][0]}: {statistics.fmean(v for _, v in pts):.3f}'
-                              for pts in points)
+            points = zip(
+                *[
+                    [(p['iter'], p.get('bbox_mAP_50', math.nan)) for p in r['curve']]
+                    for r in entry['runs']
+                ]
+            )
+            curve = ', '.join(
+                f'{pts[0][0]}: {statistics.fmean(v for _, v in pts):.3f}' for pts in points
+            )
             lines.append(f'- {name}: {curve}')
     return '\n'.join(lines) + '\n'
 
@@ -260,8 +309,12 @@ def plot(study: dict[str, dict], out: str) -> None:
         means = [statistics.fmean(v) for v in values]
         spread = [statistics.stdev(v) if len(v) > 1 else 0.0 for v in values]
         ax.plot(xs, means, marker='o', label=f'{name} ({len(curves)} seeds)')
-        ax.fill_between(xs, [m - s for m, s in zip(means, spread)],
-                        [m + s for m, s in zip(means, spread)], alpha=0.2)
+        ax.fill_between(
+            xs,
+            [m - s for m, s in zip(means, spread)],
+            [m + s for m, s in zip(means, spread)],
+            alpha=0.2,
+        )
     ax.set(xlabel='fraction of the training time', ylabel='val bbox mAP_50')
     ax.grid(alpha=0.3)
     ax.legend(fontsize='small')
@@ -291,8 +344,13 @@ def main(argv: list[str] | None = None) -> None:
         else:
             sec = calibrate(config, cfg, args.work_dir, args.calibration_iters)
         val_interval = max(1, round(args.minutes * 60 / sec / args.val_points))
-        study[name] = dict(config=config, sec_per_iter=sec, val_interval=val_interval,
-                           iters=val_interval * args.val_points, runs=[])
+        study[name] = dict(
+            config=config,
+            sec_per_iter=sec,
+            val_interval=val_interval,
+            iters=val_interval * args.val_points,
+            runs=[],
+        )
     # Seed-major: an interrupted study still has as many runs of every arm (give or take one).
     for seed in args.seeds:
         for name, entry in study.items():
@@ -300,10 +358,22 @@ def main(argv: list[str] | None = None) -> None:
             result = osp.join(run_dir, 'result.json')
             if not osp.isfile(result) and not (args.dry_run or args.report_only):
                 start = time.perf_counter()
-                train(run_config(cfgs[name], run_dir, entry['iters'], entry['val_interval'], seed,
-                                 log_interval=min(20, entry['val_interval'])), run_dir)
-                summary = dict(summarise_run(run_dir, entry['iters']), seed=seed,
-                               wall_minutes=(time.perf_counter() - start) / 60)
+                train(
+                    run_config(
+                        cfgs[name],
+                        run_dir,
+                        entry['iters'],
+                        entry['val_interval'],
+                        seed,
+                        log_interval=min(20, entry['val_interval']),
+                    ),
+                    run_dir,
+                )
+                summary = dict(
+                    summarise_run(run_dir, entry['iters']),
+                    seed=seed,
+                    wall_minutes=(time.perf_counter() - start) / 60,
+                )
                 with open(result, 'w') as f:
                     json.dump(summary, f, indent=1)
                 entry['runs'].append(summary)
@@ -311,10 +381,14 @@ def main(argv: list[str] | None = None) -> None:
             elif osp.isfile(result):
                 entry['runs'].append(json.load(open(result)))
             else:
-                print(f'{name} seed {seed}: {entry["iters"]} iterations, validation every '
-                      f'{entry["val_interval"]} (not run)', flush=True)
+                print(
+                    f'{name} seed {seed}: {entry["iters"]} iterations, validation every '
+                    f'{entry["val_interval"]} (not run)',
+                    flush=True,
+                )
     if any(entry['runs'] for entry in study.values()):
         print(write_report(study, args.minutes, args.work_dir))
+
 
 if __name__ == '__main__':
     main()

@@ -36,8 +36,7 @@ from mmengine.runner import Runner
 import mmcofnet  # noqa: F401  (registers the components)
 from mmcofnet.apis import build_detector, load_config
 
-VARIANTS = ('head', 'map', 'stages, class scores', 'stages, map scores',
-            'map boxes, stage scores')
+VARIANTS = ('head', 'map', 'stages, class scores', 'stages, map scores', 'map boxes, stage scores')
 
 
 def parse_args() -> argparse.Namespace:
@@ -45,8 +44,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('config', help='COFNet config')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override settings of the config, key=value pairs')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, key=value pairs',
+    )
     return parser.parse_args()
 
 
@@ -74,8 +77,10 @@ def decode_variants(model: torch.nn.Module, data: dict) -> dict[str, list]:
         scored['map boxes, stage scores'] = (cls_logits.sigmoid(), peak_boxes)
     results = {'head': head.predict_by_feat(steps, used, metas, rescale=True)}
     for name, (scores, bxs) in scored.items():
-        results[name] = [head._predict_single([scores[i]], [bxs[i]], meta, rescale=True)
-                         for i, meta in enumerate(metas)]
+        results[name] = [
+            head._predict_single([scores[i]], [bxs[i]], meta, rescale=True)
+            for i, meta in enumerate(metas)
+        ]
     return results
 
 
@@ -104,10 +109,16 @@ def main() -> None:
                 metrics[name].process({}, samples)
             if (i + 1) % 200 == 0:
                 print(f'{i + 1} / {len(loader)} images', flush=True)
-    rows = {name: metric.evaluate(len(loader.dataset)) for name, metric in metrics.items()
-            if metric.results}
-    keys = [k for k in next(iter(rows.values())) if k.endswith(('mAP', 'mAP_50', 'mAP_s',
-                                                                'mAP_m', '_precision'))]
+    rows = {
+        name: metric.evaluate(len(loader.dataset))
+        for name, metric in metrics.items()
+        if metric.results
+    }
+    keys = [
+        k
+        for k in next(iter(rows.values()))
+        if k.endswith(('mAP', 'mAP_50', 'mAP_s', 'mAP_m', '_precision'))
+    ]
     print('\n' + 'variant'.ljust(26) + ''.join(k.split('/')[-1][:14].rjust(15) for k in keys))
     for name, row in rows.items():
         print(name.ljust(26) + ''.join(f'{row[k]:>15.3f}' for k in keys))

@@ -16,6 +16,7 @@ Example:
     python tools/dataset_converters/halmstad2coco.py --src ../shared/data/halmstad-sky \
         --out data/halmstad-sky-coco --step 10
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,17 +42,25 @@ CSV_COLUMNS = ('frame', 'label', 'x', 'y', 'width', 'height')
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Convert halmstad-sky into COCO JSON + frames')
-    parser.add_argument('--src', default=DEFAULT_SRC,
-                        help='halmstad-sky root (default: ../shared/data/halmstad-sky beside the '
-                        'repository)')
-    parser.add_argument('--out', default=DEFAULT_OUT,
-                        help='output root (default: data/halmstad-sky-coco in the repository)')
-    parser.add_argument('--step', type=int, default=10,
-                        help='keep every step-th labelled frame of each video')
-    parser.add_argument('--splits', nargs='+', default=['train', 'val'],
-                        help='splits of splits.csv to convert')
-    parser.add_argument('--videos', nargs='+',
-                        help='convert only these videos (names without .mp4), e.g. for tests')
+    parser.add_argument(
+        '--src',
+        default=DEFAULT_SRC,
+        help='halmstad-sky root (default: ../shared/data/halmstad-sky beside the repository)',
+    )
+    parser.add_argument(
+        '--out',
+        default=DEFAULT_OUT,
+        help='output root (default: data/halmstad-sky-coco in the repository)',
+    )
+    parser.add_argument(
+        '--step', type=int, default=10, help='keep every step-th labelled frame of each video'
+    )
+    parser.add_argument(
+        '--splits', nargs='+', default=['train', 'val'], help='splits of splits.csv to convert'
+    )
+    parser.add_argument(
+        '--videos', nargs='+', help='convert only these videos (names without .mp4), e.g. for tests'
+    )
     parser.add_argument('--jpeg-quality', type=int, default=95)
     args = parser.parse_args(argv)
     if args.step < 1:
@@ -62,6 +71,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 @dataclass
 class Box:
     """One CSV row: a box in pixels (top-left corner and size) and its category id."""
+
     category_id: int
     x: float
     y: float
@@ -72,6 +82,7 @@ class Box:
 @dataclass
 class Frame:
     """A frame written to disk, with its clipped boxes."""
+
     frame_id: int
     file_name: str
     width: int
@@ -91,9 +102,12 @@ def read_splits(src: str) -> dict[str, str]:
     return {row['video']: row['split'] for row in rows}
 
 
-def select_videos(splits: dict[str, str], wanted_splits: list[str],
-                  wanted_videos: list[str] | None,
-                  splits_file: str = 'splits.csv') -> dict[str, list[str]]:
+def select_videos(
+    splits: dict[str, str],
+    wanted_splits: list[str],
+    wanted_videos: list[str] | None,
+    splits_file: str = 'splits.csv',
+) -> dict[str, list[str]]:
     """``{split: [video, ...]}`` (sorted) for the requested splits and videos.
 
     A split left without videos by ``wanted_videos`` is left out, so that converting a few
@@ -101,8 +115,10 @@ def select_videos(splits: dict[str, str], wanted_splits: list[str],
     """
     unknown_splits = sorted(set(wanted_splits) - set(splits.values()))
     if unknown_splits:
-        raise ValueError(f'splits {unknown_splits} are not in {splits_file} (it has '
-                         f'{sorted(set(splits.values()))})')
+        raise ValueError(
+            f'splits {unknown_splits} are not in {splits_file} (it has '
+            f'{sorted(set(splits.values()))})'
+        )
     unknown_videos = sorted(set(wanted_videos or []) - set(splits))
     if unknown_videos:
         raise ValueError(f'videos {unknown_videos} are not in {splits_file}')
@@ -127,19 +143,22 @@ def read_labels(path: str) -> dict[int, list[Box]]:
         reader = csv.DictReader(f)
         missing = set(CSV_COLUMNS) - set(reader.fieldnames or [])
         if missing:
-            raise ValueError(f'{path}: missing columns {sorted(missing)} (expected '
-                             f'{",".join(CSV_COLUMNS)})')
+            raise ValueError(
+                f'{path}: missing columns {sorted(missing)} (expected {",".join(CSV_COLUMNS)})'
+            )
         for row in reader:
             where = f'{path}:{reader.line_num}'
             if row['label'] not in CLASSES:
-                raise ValueError(f'{where}: unknown label {row["label"]!r} (expected one of '
-                                 f'{CLASSES})')
+                raise ValueError(
+                    f'{where}: unknown label {row["label"]!r} (expected one of {CLASSES})'
+                )
             try:
                 frame = int(row['frame'])
                 x, y, w, h = (float(row[key]) for key in ('x', 'y', 'width', 'height'))
             except (TypeError, ValueError):
-                raise ValueError(f'{where}: frame must be an integer and x,y,width,height '
-                                 f'numbers, got {row}') from None
+                raise ValueError(
+                    f'{where}: frame must be an integer and x,y,width,height numbers, got {row}'
+                ) from None
             if frame < 0:
                 raise ValueError(f'{where}: negative frame index {frame}')
             boxes[frame].append(Box(CLASSES.index(row['label']) + 1, x, y, w, h))
@@ -178,8 +197,9 @@ def read_frames(video_path: str, wanted: set[int]) -> Iterator[tuple[int, np.nda
         cap.release()
 
 
-def convert_video(src: str, out_dir: str, split: str, video: str, step: int,
-                  jpeg_quality: int, counts: Counter) -> list[Frame]:
+def convert_video(
+    src: str, out_dir: str, split: str, video: str, step: int, jpeg_quality: int, counts: Counter
+) -> list[Frame]:
     """Writes every ``step``-th labelled frame of one video and returns them with their boxes.
 
     ``counts`` gains ``dropped`` (boxes with no area inside the frame) and ``missing``
@@ -201,34 +221,53 @@ def convert_video(src: str, out_dir: str, split: str, video: str, step: int,
         clipped = [clip_box(box, width, height) for box in labels[index]]
         counts['dropped'] += sum(box is None for box in clipped)
         frames.append(
-            Frame(index, file_name, width, height, [box for box in clipped if box is not None]))
+            Frame(index, file_name, width, height, [box for box in clipped if box is not None])
+        )
     if len(frames) < len(keep):
         counts['missing'] += len(keep) - len(frames)
-        tqdm.write(f'warning: {video_path} ends before {len(keep) - len(frames)} of its '
-                   'labelled frames')
+        tqdm.write(
+            f'warning: {video_path} ends before {len(keep) - len(frames)} of its labelled frames'
+        )
     return frames
 
 
 def to_coco(video_frames: list[tuple[str, list[Frame]]]) -> dict:
     """The COCO dictionary of the frames of a split (image and annotation ids from 1)."""
-    coco = dict(images=[], annotations=[],
-                categories=[dict(id=i + 1, name=name) for i, name in enumerate(CLASSES)])
+    coco = dict(
+        images=[],
+        annotations=[],
+        categories=[dict(id=i + 1, name=name) for i, name in enumerate(CLASSES)],
+    )
     for video, frames in video_frames:
         for frame in frames:
             image_id = len(coco['images']) + 1
             coco['images'].append(
-                dict(id=image_id, file_name=frame.file_name, width=frame.width,
-                     height=frame.height, video=video, frame_id=frame.frame_id))
+                dict(
+                    id=image_id,
+                    file_name=frame.file_name,
+                    width=frame.width,
+                    height=frame.height,
+                    video=video,
+                    frame_id=frame.frame_id,
+                )
+            )
             for box in frame.boxes:
                 coco['annotations'].append(
-                    dict(id=len(coco['annotations']) + 1, image_id=image_id,
-                         category_id=box.category_id, bbox=[box.x, box.y, box.w, box.h],
-                         area=round(box.w * box.h, 2), iscrowd=0))
+                    dict(
+                        id=len(coco['annotations']) + 1,
+                        image_id=image_id,
+                        category_id=box.category_id,
+                        bbox=[box.x, box.y, box.w, box.h],
+                        area=round(box.w * box.h, 2),
+                        iscrowd=0,
+                    )
+                )
     return coco
 
 
-def convert_split(src: str, out_dir: str, split: str, videos: list[str], step: int,
-                  jpeg_quality: int = 95) -> tuple[dict, Counter]:
+def convert_split(
+    src: str, out_dir: str, split: str, videos: list[str], step: int, jpeg_quality: int = 95
+) -> tuple[dict, Counter]:
     """Converts the videos of one split and writes ``out_dir/annotations/{split}.json``.
 
     Returns:
@@ -238,7 +277,8 @@ def convert_split(src: str, out_dir: str, split: str, videos: list[str], step: i
     video_frames = []
     for video in tqdm(videos, desc=f'converting {split}', unit='video'):
         video_frames.append(
-            (video, convert_video(src, out_dir, split, video, step, jpeg_quality, counts)))
+            (video, convert_video(src, out_dir, split, video, step, jpeg_quality, counts))
+        )
     coco = to_coco(video_frames)
     os.makedirs(osp.join(out_dir, 'annotations'), exist_ok=True)
     with open(osp.join(out_dir, 'annotations', f'{split}.json'), 'w') as f:
@@ -249,25 +289,31 @@ def convert_split(src: str, out_dir: str, split: str, videos: list[str], step: i
 def summary_line(split: str, num_videos: int, coco: dict, counts: Counter) -> str:
     per_class = Counter(ann['category_id'] for ann in coco['annotations'])
     classes = ', '.join(f'{name}: {per_class[i + 1]}' for i, name in enumerate(CLASSES))
-    line = (f"{split}: {num_videos} videos, {len(coco['images'])} images, "
-            f"{len(coco['annotations'])} boxes ({classes}), {counts['dropped']} dropped boxes")
+    line = (
+        f'{split}: {num_videos} videos, {len(coco["images"])} images, '
+        f'{len(coco["annotations"])} boxes ({classes}), {counts["dropped"]} dropped boxes'
+    )
     if counts['missing']:
-        line += f", {counts['missing']} labelled frames missing from the videos"
+        line += f', {counts["missing"]} labelled frames missing from the videos'
     return line
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     start = time.perf_counter()
-    selected = select_videos(read_splits(args.src), args.splits, args.videos,
-                             osp.join(args.src, 'splits.csv'))
+    selected = select_videos(
+        read_splits(args.src), args.splits, args.videos, osp.join(args.src, 'splits.csv')
+    )
     lines = []
     for split, videos in selected.items():
-        coco, counts = convert_split(args.src, args.out, split, videos, args.step,
-                                     args.jpeg_quality)
+        coco, counts = convert_split(
+            args.src, args.out, split, videos, args.step, args.jpeg_quality
+        )
         lines.append(summary_line(split, len(videos), coco, counts))
-    print(f'wrote {args.out} (step {args.step}: one in {args.step} labelled frames) in '
-          f'{time.perf_counter() - start:.1f} s:\n  ' + '\n  '.join(lines))
+    print(
+        f'wrote {args.out} (step {args.step}: one in {args.step} labelled frames) in '
+        f'{time.perf_counter() - start:.1f} s:\n  ' + '\n  '.join(lines)
+    )
 
 
 if __name__ == '__main__':

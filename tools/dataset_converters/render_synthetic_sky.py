@@ -8,6 +8,7 @@ Example:
     python tools/dataset_converters/render_synthetic_sky.py data/sky-synth \
         --split train --num-images 2000 --seed 0
 """
+
 import argparse
 import json
 import os
@@ -25,15 +26,26 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--split', default='train', help='split name (file names use it)')
     parser.add_argument('--num-images', type=int, default=200)
     parser.add_argument('--seed', type=int, default=0, help='same seed as SyntheticSkyDataset')
-    parser.add_argument('--img-size', type=int, nargs=2, default=(1080, 720),
-                        metavar=('WIDTH', 'HEIGHT'))
-    parser.add_argument('--ext', choices=['png', 'jpg'], default='png',
-                        help='png keeps the exact pixels of the on-the-fly dataset')
+    parser.add_argument(
+        '--img-size', type=int, nargs=2, default=(1080, 720), metavar=('WIDTH', 'HEIGHT')
+    )
+    parser.add_argument(
+        '--ext',
+        choices=['png', 'jpg'],
+        default='png',
+        help='png keeps the exact pixels of the on-the-fly dataset',
+    )
     return parser.parse_args()
 
 
-def render_coco_split(out_dir: str, split: str, num_images: int, seed: int,
-                      img_size: tuple[int, int], ext: str = 'png') -> dict:
+def render_coco_split(
+    out_dir: str,
+    split: str,
+    num_images: int,
+    seed: int,
+    img_size: tuple[int, int],
+    ext: str = 'png',
+) -> dict:
     """Renders ``num_images`` scenes and writes their images and COCO annotation file.
 
     Returns:
@@ -46,7 +58,8 @@ def render_coco_split(out_dir: str, split: str, num_images: int, seed: int,
     coco = dict(
         images=[],
         annotations=[],
-        categories=[dict(id=i + 1, name=name) for i, name in enumerate(SKY_CLASSES)])
+        categories=[dict(id=i + 1, name=name) for i, name in enumerate(SKY_CLASSES)],
+    )
     for index in tqdm(range(num_images), desc=f'rendering {split}', unit='img'):
         scene = sampler.sample(seed, index)
         file_name = f'{split}/{index:06d}.{ext}'
@@ -54,12 +67,20 @@ def render_coco_split(out_dir: str, split: str, num_images: int, seed: int,
         if not cv2.imwrite(path, render_frame(scene)):
             raise OSError(f'could not write image {path}')
         coco['images'].append(
-            dict(id=index, file_name=file_name, width=scene.width, height=scene.height))
+            dict(id=index, file_name=file_name, width=scene.width, height=scene.height)
+        )
         boxes, labels, _ = scene_boxes(scene)
         for (x1, y1, x2, y2), label in zip(boxes.tolist(), labels.tolist()):
             coco['annotations'].append(
-                dict(id=len(coco['annotations']) + 1, image_id=index, category_id=label + 1,
-                     bbox=[x1, y1, x2 - x1, y2 - y1], area=(x2 - x1) * (y2 - y1), iscrowd=0))
+                dict(
+                    id=len(coco['annotations']) + 1,
+                    image_id=index,
+                    category_id=label + 1,
+                    bbox=[x1, y1, x2 - x1, y2 - y1],
+                    area=(x2 - x1) * (y2 - y1),
+                    iscrowd=0,
+                )
+            )
     ann_path = osp.join(out_dir, 'annotations', f'{split}.json')
     with open(ann_path, 'w') as f:
         json.dump(coco, f)
@@ -68,13 +89,16 @@ def render_coco_split(out_dir: str, split: str, num_images: int, seed: int,
 
 def main() -> None:
     args = parse_args()
-    coco = render_coco_split(args.out_dir, args.split, args.num_images, args.seed,
-                             tuple(args.img_size), args.ext)
+    coco = render_coco_split(
+        args.out_dir, args.split, args.num_images, args.seed, tuple(args.img_size), args.ext
+    )
     counts = {name: 0 for name in SKY_CLASSES}
     for ann in coco['annotations']:
         counts[SKY_CLASSES[ann['category_id'] - 1]] += 1
-    print(f"wrote {len(coco['images'])} images and {len(coco['annotations'])} boxes "
-          f"({', '.join(f'{k}: {v}' for k, v in counts.items())}) to {args.out_dir}")
+    print(
+        f'wrote {len(coco["images"])} images and {len(coco["annotations"])} boxes '
+        f'({", ".join(f"{k}: {v}" for k, v in counts.items())}) to {args.out_dir}'
+    )
 
 
 if __name__ == '__main__':

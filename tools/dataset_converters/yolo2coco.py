@@ -15,6 +15,7 @@ clipped to the image; boxes with no area left are dropped and counted. A polygon
 Example:
     python tools/dataset_converters/yolo2coco.py ~/Downloads/skywatch-yolov8 data/skywatch
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,11 +41,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Convert a YOLOv8 export into COCO JSON + images')
     parser.add_argument('src', help='export root (with data.yaml and train/, valid/, test/)')
     parser.add_argument('out_dir', help='output root (annotations/ and images/ go under it)')
-    parser.add_argument('--splits', nargs='+', help=f'splits to convert (default: those of '
-                        f'{", ".join(SPLITS)} that exist)')
-    parser.add_argument('--link', action='store_true',
-                        help='hard-link the images instead of copying them (copies across '
-                        'file systems)')
+    parser.add_argument(
+        '--splits',
+        nargs='+',
+        help=f'splits to convert (default: those of {", ".join(SPLITS)} that exist)',
+    )
+    parser.add_argument(
+        '--link',
+        action='store_true',
+        help='hard-link the images instead of copying them (copies across file systems)',
+    )
     return parser.parse_args(argv)
 
 
@@ -92,8 +98,10 @@ def parse_label_line(line: str, num_classes: int, where: str) -> tuple[int, list
     fields = line.split()
     is_polygon = len(fields) >= 7 and len(fields) % 2 == 1
     if len(fields) != 5 and not is_polygon:
-        raise ValueError(f'{where}: expected "cls cx cy w h" (5 values) or a polygon '
-                         f'"cls x1 y1 x2 y2 ...", got {len(fields)} values: {line!r}')
+        raise ValueError(
+            f'{where}: expected "cls cx cy w h" (5 values) or a polygon '
+            f'"cls x1 y1 x2 y2 ...", got {len(fields)} values: {line!r}'
+        )
     try:
         cls = int(fields[0])
         values = [float(v) for v in fields[1:]]
@@ -133,7 +141,8 @@ def read_labels(path: str, num_classes: int) -> list[tuple[int, list[float]]]:
         lines = f.read().splitlines()
     return [
         parse_label_line(line, num_classes, f'{path}:{number}')
-        for number, line in enumerate(lines, start=1) if line.strip()
+        for number, line in enumerate(lines, start=1)
+        if line.strip()
     ]
 
 
@@ -150,8 +159,9 @@ def place_image(src: str, dst: str, link: bool) -> None:
     shutil.copyfile(src, dst)
 
 
-def convert_split(src: str, out_dir: str, split: str, names: list[str],
-                  link: bool = False) -> tuple[dict, Counter]:
+def convert_split(
+    src: str, out_dir: str, split: str, names: list[str], link: bool = False
+) -> tuple[dict, Counter]:
     """Converts one split and writes ``out_dir/annotations/{split}.json``.
 
     Returns:
@@ -167,16 +177,21 @@ def convert_split(src: str, out_dir: str, split: str, names: list[str],
     os.makedirs(out_image_dir, exist_ok=True)
     os.makedirs(osp.join(out_dir, 'annotations'), exist_ok=True)
 
-    coco = dict(images=[], annotations=[],
-                categories=[dict(id=i + 1, name=name) for i, name in enumerate(names)])
+    coco = dict(
+        images=[],
+        annotations=[],
+        categories=[dict(id=i + 1, name=name) for i, name in enumerate(names)],
+    )
     counts = Counter()
-    for image_id, file in enumerate(tqdm(image_files, desc=f'converting {split}', unit='img'),
-                                    start=1):
+    for image_id, file in enumerate(
+        tqdm(image_files, desc=f'converting {split}', unit='img'), start=1
+    ):
         src_path = osp.join(image_dir, file)
         width, height = image_size(src_path)
         place_image(src_path, osp.join(out_image_dir, file), link)
         coco['images'].append(
-            dict(id=image_id, file_name=f'{split}/{file}', width=width, height=height))
+            dict(id=image_id, file_name=f'{split}/{file}', width=width, height=height)
+        )
         labels = read_labels(osp.join(label_dir, osp.splitext(file)[0] + '.txt'), len(names))
         boxes = 0
         for cls, box in labels:
@@ -185,15 +200,23 @@ def convert_split(src: str, out_dir: str, split: str, names: list[str],
                 counts['dropped'] += 1
                 continue
             coco['annotations'].append(
-                dict(id=len(coco['annotations']) + 1, image_id=image_id, category_id=cls + 1,
-                     bbox=bbox, area=round(bbox[2] * bbox[3], 2), iscrowd=0))
+                dict(
+                    id=len(coco['annotations']) + 1,
+                    image_id=image_id,
+                    category_id=cls + 1,
+                    bbox=bbox,
+                    area=round(bbox[2] * bbox[3], 2),
+                    iscrowd=0,
+                )
+            )
             counts[names[cls]] += 1
             boxes += 1
         counts['empty'] += boxes == 0
     stems = {osp.splitext(f)[0] for f in image_files}
     if osp.isdir(label_dir):
         counts['orphans'] = sum(
-            f.endswith('.txt') and osp.splitext(f)[0] not in stems for f in os.listdir(label_dir))
+            f.endswith('.txt') and osp.splitext(f)[0] not in stems for f in os.listdir(label_dir)
+        )
     with open(osp.join(out_dir, 'annotations', f'{split}.json'), 'w') as f:
         json.dump(coco, f)
     return coco, counts
@@ -201,10 +224,12 @@ def convert_split(src: str, out_dir: str, split: str, names: list[str],
 
 def summary_line(split: str, coco: dict, counts: Counter, names: list[str]) -> str:
     per_class = ', '.join(f'{name}: {counts[name]}' for name in names)
-    line = (f"{split}: {len(coco['images'])} images ({counts['empty']} without boxes), "
-            f"{len(coco['annotations'])} boxes ({per_class}), {counts['dropped']} dropped")
+    line = (
+        f'{split}: {len(coco["images"])} images ({counts["empty"]} without boxes), '
+        f'{len(coco["annotations"])} boxes ({per_class}), {counts["dropped"]} dropped'
+    )
     if counts['orphans']:
-        line += f", {counts['orphans']} label files without an image"
+        line += f', {counts["orphans"]} label files without an image'
     return line
 
 

@@ -12,7 +12,8 @@ dataset_type = 'CocoDataset'
 data_root = 'data/halmstad-sky-coco/'
 metainfo = dict(
     classes=('AIRPLANE', 'BIRD', 'DRONE', 'HELICOPTER'),
-    palette=[(255, 190, 60), (80, 200, 120), (60, 140, 255), (250, 90, 250)])
+    palette=[(255, 190, 60), (80, 200, 120), (60, 140, 255), (250, 90, 250)],
+)
 crop_size = (320, 320)
 backend_args = None
 
@@ -33,7 +34,8 @@ test_pipeline = [
     dict(type='LoadAnnotations', with_bbox=True),
     dict(
         type='PackDetInputs',
-        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
+        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'),
+    ),
 ]
 
 train_dataloader = dict(
@@ -49,7 +51,9 @@ train_dataloader = dict(
         data_prefix=dict(img='images/'),
         filter_cfg=dict(filter_empty_gt=True),
         pipeline=train_pipeline,
-        backend_args=backend_args))
+        backend_args=backend_args,
+    ),
+)
 val_dataloader = dict(
     batch_size=1,
     num_workers=2,
@@ -64,7 +68,9 @@ val_dataloader = dict(
         data_prefix=dict(img='images/'),
         test_mode=True,
         pipeline=test_pipeline,
-        backend_args=backend_args))
+        backend_args=backend_args,
+    ),
+)
 test_dataloader = val_dataloader
 
 val_evaluator = dict(
@@ -72,5 +78,6 @@ val_evaluator = dict(
     ann_file=data_root + 'annotations/val.json',
     metric='bbox',
     classwise=True,
-    backend_args=backend_args)
+    backend_args=backend_args,
+)
 test_evaluator = val_evaluator

@@ -33,5 +33,8 @@ train_dataloader = dict(
                 dict(type='LoadAnnotations', with_bbox=True),
                 dict(type='SmallObjectCrop', crop_size=sub_crop, object_prob=0.8),
             ],
-            backend_args={{_base_.backend_args}}),
-        pipeline=train_pipeline))
+            backend_args={{_base_.backend_args}},
+        ),
+        pipeline=train_pipeline,
+    ),
+)

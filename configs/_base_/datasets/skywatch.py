@@ -37,7 +37,8 @@ test_pipeline = [
     # 'instances' lets CocoMetric build the ground truth from the dataset (see above).
     dict(
         type='PackDetInputs',
-        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'instances')),
+        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'instances'),
+    ),
 ]
 
 # Rare classes: frames are repeated by LVIS-style repeat-factor sampling, r(c) =
@@ -59,7 +60,10 @@ train_dataloader = dict(
             data_prefix=dict(img='images/'),
             filter_cfg=dict(filter_empty_gt=True),
             pipeline=train_pipeline,
-            backend_args=backend_args)))
+            backend_args=backend_args,
+        ),
+    ),
+)
 val_dataloader = dict(
     batch_size=1,
     num_workers=2,
@@ -73,7 +77,9 @@ val_dataloader = dict(
         data_prefix=dict(img='images/'),
         test_mode=True,
         pipeline=test_pipeline,
-        backend_args=backend_args))
+        backend_args=backend_args,
+    ),
+)
 test_dataloader = dict(
     batch_size=1,
     num_workers=2,
@@ -87,7 +93,9 @@ test_dataloader = dict(
         data_prefix=dict(img='images/'),
         test_mode=True,
         pipeline=test_pipeline,
-        backend_args=backend_args))
+        backend_args=backend_args,
+    ),
+)
 
 val_evaluator = dict(type='CocoMetric', ann_file=None, metric='bbox', classwise=True)
 test_evaluator = val_evaluator

@@ -24,7 +24,8 @@ test_pipeline = [
     # 'instances' lets CocoMetric build the ground truth without an annotation file.
     dict(
         type='PackDetInputs',
-        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'instances')),
+        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'instances'),
+    ),
 ]
 
 train_dataloader = dict(
@@ -38,7 +39,9 @@ train_dataloader = dict(
         seed=0,
         img_size=img_size,
         filter_cfg=dict(filter_empty_gt=True),
-        pipeline=train_pipeline))
+        pipeline=train_pipeline,
+    ),
+)
 val_dataloader = dict(
     batch_size=1,
     num_workers=1,
@@ -51,7 +54,9 @@ val_dataloader = dict(
         seed=1,  # a different seed: scenes disjoint from training
         img_size=img_size,
         test_mode=True,
-        pipeline=test_pipeline))
+        pipeline=test_pipeline,
+    ),
+)
 test_dataloader = val_dataloader
 
 val_evaluator = dict(type='CocoMetric', ann_file=None, metric='bbox', classwise=True)

@@ -8,7 +8,8 @@ model = dict(
         mean=[103.53, 116.28, 123.675],
         std=[57.375, 57.12, 58.395],
         bgr_to_rgb=False,
-        pad_size_divisor=32),
+        pad_size_divisor=32,
+    ),
     backbone=dict(type='MambaBackbone', arch='nano', out_indices=(1, 2, 3), drop_path_rate=0.1),
     neck=dict(
         type='ContinuousScaleField',
@@ -18,7 +19,8 @@ model = dict(
         out_scales=[1 / 3, 2 / 3, 1.0],
         roi_size=7,
         norm_cfg=dict(type='BN'),
-        act_cfg=dict(type='SiLU', inplace=True)),
+        act_cfg=dict(type='SiLU', inplace=True),
+    ),
     bbox_head=dict(
         type='DiffusionBoxHead',
         num_classes=3,
@@ -42,20 +44,23 @@ model = dict(
         loss_noise=dict(type='MSELoss', loss_weight=1.0),
         loss_objectness=dict(type='GaussianFocalLoss', loss_weight=1.0),
         loss_objectness_size=dict(type='L1Loss', loss_weight=0.5),
-        loss_objectness_offset=dict(type='L1Loss', loss_weight=1.0)),
+        loss_objectness_offset=dict(type='L1Loss', loss_weight=1.0),
+    ),
     train_cfg=dict(
         assigner=dict(
             type='HungarianAssigner',
             match_costs=[
                 dict(type='FocalLossCost', weight=2.0),
                 dict(type='BBoxL1Cost', weight=5.0, box_format='xywh'),
-                dict(type='IoUCost', iou_mode='giou', weight=2.0)
-            ]),
+                dict(type='IoUCost', iou_mode='giou', weight=2.0),
+            ],
+        ),
         match_times=4,  # one-to-many, as DiffusionDet's dynamic-k matching; NMS at test time
         pad_with='repeat',  # the extra matches are noised copies of the same object
         # t = T u^6: most training steps at the small t where a noised box still sees its object
         # (the sampler starts from the map's peaks at t = 7); README, Results: the recipe table
-        timestep_power=6.0),
+        timestep_power=6.0,
+    ),
     test_cfg=dict(
         sampling_steps=1,  # 1-8; at test time: --cfg-options model.test_cfg.sampling_steps=4
         eta=1.0,
@@ -71,4 +76,6 @@ model = dict(
         objectness_score=True,
         score_thr=0.15,
         nms=dict(type='nms', iou_threshold=0.5),
-        max_per_img=100))
+        max_per_img=100,
+    ),
+)

@@ -11,4 +11,6 @@ model = dict(
         out_channels=96,
         out_scales=[1 / 3, 2 / 3, 1.0],
         norm_cfg=dict(type='BN'),
-        act_cfg=dict(type='SiLU', inplace=True)))
+        act_cfg=dict(type='SiLU', inplace=True),
+    )
+)

@@ -4,8 +4,8 @@ _base_ = './rtmdet_tiny.py'
 
 model = dict(
     backbone=dict(
-        _delete_=True, type='MambaBackbone', arch='nano', out_indices=(1, 2, 3),
-        drop_path_rate=0.1),
+        _delete_=True, type='MambaBackbone', arch='nano', out_indices=(1, 2, 3), drop_path_rate=0.1
+    ),
     neck=dict(
         _delete_=True,
         type='FPN',
@@ -13,4 +13,6 @@ model = dict(
         out_channels=96,
         num_outs=3,
         norm_cfg=dict(type='BN'),
-        act_cfg=dict(type='SiLU', inplace=True)))
+        act_cfg=dict(type='SiLU', inplace=True),
+    ),
+)

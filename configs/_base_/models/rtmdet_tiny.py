@@ -6,7 +6,8 @@ model = dict(
         mean=[103.53, 116.28, 123.675],
         std=[57.375, 57.12, 58.395],
         bgr_to_rgb=False,
-        pad_size_divisor=32),
+        pad_size_divisor=32,
+    ),
     backbone=dict(
         type='CSPNeXt',
         arch='P5',
@@ -15,7 +16,8 @@ model = dict(
         widen_factor=0.375,
         channel_attention=True,
         norm_cfg=dict(type='BN'),
-        act_cfg=dict(type='SiLU', inplace=True)),
+        act_cfg=dict(type='SiLU', inplace=True),
+    ),
     neck=dict(
         type='CSPNeXtPAFPN',
         in_channels=[96, 192, 384],
@@ -23,7 +25,8 @@ model = dict(
         num_csp_blocks=1,
         expand_ratio=0.5,
         norm_cfg=dict(type='BN'),
-        act_cfg=dict(type='SiLU', inplace=True)),
+        act_cfg=dict(type='SiLU', inplace=True),
+    ),
     bbox_head=dict(
         type='RTMDetSepBNHead',
         num_classes=3,
@@ -39,16 +42,19 @@ model = dict(
         share_conv=True,
         pred_kernel_size=1,
         norm_cfg=dict(type='BN'),
-        act_cfg=dict(type='SiLU', inplace=True)),
+        act_cfg=dict(type='SiLU', inplace=True),
+    ),
     train_cfg=dict(
         assigner=dict(type='DynamicSoftLabelAssigner', topk=13),
         allowed_border=-1,
         pos_weight=-1,
-        debug=False),
+        debug=False,
+    ),
     test_cfg=dict(
         nms_pre=1000,
         min_bbox_size=0,
         score_thr=0.05,
         nms=dict(type='nms', iou_threshold=0.6),
-        max_per_img=100),
+        max_per_img=100,
+    ),
 )

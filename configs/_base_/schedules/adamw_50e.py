@@ -9,10 +9,12 @@ optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=1e-4, weight_decay=1e-4),
     paramwise_cfg=dict(norm_decay_mult=0, bias_decay_mult=0, bypass_duplicate=True),
-    clip_grad=dict(max_norm=1.0, norm_type=2))
+    clip_grad=dict(max_norm=1.0, norm_type=2),
+)
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=1000),
-    dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True, milestones=[40, 47],
-         gamma=0.1),
+    dict(
+        type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True, milestones=[40, 47], gamma=0.1
+    ),
 ]
 auto_scale_lr = dict(enable=False, base_batch_size=16)

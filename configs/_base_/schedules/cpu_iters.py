@@ -11,7 +11,8 @@ optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=base_lr, weight_decay=0.05),
     paramwise_cfg=dict(norm_decay_mult=0, bias_decay_mult=0, bypass_duplicate=True),
-    clip_grad=dict(max_norm=10.0, norm_type=2))
+    clip_grad=dict(max_norm=10.0, norm_type=2),
+)
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=100),
     dict(
@@ -20,5 +21,6 @@ param_scheduler = [
         begin=100,
         end=max_iters,
         T_max=max_iters - 100,
-        by_epoch=False),
+        by_epoch=False,
+    ),
 ]

@@ -1,4 +1,5 @@
 """Data transforms (registered in mmdet's TRANSFORMS)."""
+
 from .crop import SmallObjectCrop
 from .loading import LoadSyntheticSkyImage
 

@@ -1,4 +1,5 @@
 """Crops for small-object training at native resolution."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -31,20 +32,27 @@ class SmallObjectCrop(BaseTransform):
         class_weights: Per class index, the weight of its boxes when the crop's box is chosen.
     """
 
-    def __init__(self,
-                 crop_size: tuple[int, int],
-                 object_prob: float = 0.7,
-                 min_visible: float = 0.5,
-                 class_weights: Sequence[float] | None = None) -> None:
+    def __init__(
+        self,
+        crop_size: tuple[int, int],
+        object_prob: float = 0.7,
+        min_visible: float = 0.5,
+        class_weights: Sequence[float] | None = None,
+    ) -> None:
         if len(crop_size) != 2 or min(crop_size) < 1:
             raise ValueError(f'SmallObjectCrop: crop_size={crop_size} must be (width, height) > 0')
         if not 0 <= object_prob <= 1 or not 0 < min_visible <= 1:
-            raise ValueError(f'SmallObjectCrop: object_prob={object_prob} must be in [0, 1] and '
-                             f'min_visible={min_visible} in (0, 1]')
-        if class_weights is not None and (len(class_weights) == 0 or min(class_weights) < 0
-                                          or max(class_weights) <= 0):
-            raise ValueError(f'SmallObjectCrop: class_weights={class_weights} must be '
-                             'non-negative with one positive')
+            raise ValueError(
+                f'SmallObjectCrop: object_prob={object_prob} must be in [0, 1] and '
+                f'min_visible={min_visible} in (0, 1]'
+            )
+        if class_weights is not None and (
+            len(class_weights) == 0 or min(class_weights) < 0 or max(class_weights) <= 0
+        ):
+            raise ValueError(
+                f'SmallObjectCrop: class_weights={class_weights} must be '
+                'non-negative with one positive'
+            )
         self.crop_size = (int(crop_size[0]), int(crop_size[1]))
         self.object_prob = object_prob
         self.min_visible = min_visible
@@ -55,15 +63,24 @@ class SmallObjectCrop(BaseTransform):
         if self.class_weights is None:
             return np.random.randint(len(labels))
         if labels.max() >= len(self.class_weights):
-            raise ValueError(f'SmallObjectCrop: label {labels.max()} has no entry in '
-                             f'class_weights={self.class_weights.tolist()}')
+            raise ValueError(
+                f'SmallObjectCrop: label {labels.max()} has no entry in '
+                f'class_weights={self.class_weights.tolist()}'
+            )
         weights = self.class_weights[labels]
         if weights.sum() == 0:  # only classes of weight 0 in this image
             return None
         return np.random.choice(len(labels), p=weights / weights.sum())
 
-    def _crop_origin(self, boxes: np.ndarray, labels: np.ndarray, img_w: int, img_h: int,
-                     crop_w: int, crop_h: int) -> tuple[int, int]:
+    def _crop_origin(
+        self,
+        boxes: np.ndarray,
+        labels: np.ndarray,
+        img_w: int,
+        img_h: int,
+        crop_w: int,
+        crop_h: int,
+    ) -> tuple[int, int]:
         """Top-left corner of the crop; boxes is [K, 4] (x1, y1, x2, y2), labels [K]."""
         index = None
         if len(boxes) and np.random.rand() < self.object_prob:
@@ -86,7 +103,7 @@ class SmallObjectCrop(BaseTransform):
         labels = np.asarray(results.get('gt_bboxes_labels', np.zeros(len(boxes), np.int64)))
         x0, y0 = self._crop_origin(boxes, labels, img_w, img_h, crop_w, crop_h)
 
-        results['img'] = img[y0:y0 + crop_h, x0:x0 + crop_w]
+        results['img'] = img[y0 : y0 + crop_h, x0 : x0 + crop_w]
         results['img_shape'] = (crop_h, crop_w)
         if gt_bboxes is None:
             return results
@@ -103,6 +120,8 @@ class SmallObjectCrop(BaseTransform):
         return results
 
     def __repr__(self) -> str:
-        return (f'{type(self).__name__}(crop_size={self.crop_size}, '
-                f'object_prob={self.object_prob}, min_visible={self.min_visible}, '
-                f'class_weights={self.class_weights})')
+        return (
+            f'{type(self).__name__}(crop_size={self.crop_size}, '
+            f'object_prob={self.object_prob}, min_visible={self.min_visible}, '
+            f'class_weights={self.class_weights})'
+        )

@@ -1,4 +1,5 @@
 """Loading transforms."""
+
 from __future__ import annotations
 
 from mmcv.transforms import BaseTransform
@@ -27,8 +28,9 @@ class LoadSyntheticSkyImage(BaseTransform):
         if 'scene' not in results:
             raise KeyError(
                 "LoadSyntheticSkyImage: the sample has no 'scene'; this transform only loads "
-                f"SyntheticSkyDataset samples (got keys {sorted(results)}); use LoadImageFromFile "
-                'for datasets on disk')
+                f'SyntheticSkyDataset samples (got keys {sorted(results)}); use LoadImageFromFile '
+                'for datasets on disk'
+            )
         img = render_frame(results['scene'], self.frame)
         if self.to_float32:
             img = img.astype('float32')

@@ -1,4 +1,5 @@
 """Hooks (registered in mmdet's HOOKS)."""
+
 from .inference_speed_hook import InferenceSpeedHook
 from .test_scalars_hook import TestScalarsHook
 from .visualization_hook import SkyVisualizationHook

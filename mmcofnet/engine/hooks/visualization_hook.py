@@ -1,4 +1,5 @@
 """Visualization of predictions for datasets with or without image files."""
+
 from __future__ import annotations
 
 import os.path as osp
@@ -16,8 +17,9 @@ from mmengine.utils import mkdir_or_exist
 from torch import Tensor
 
 
-def original_image(data_sample: DetDataSample, inputs: Tensor,
-                   backend_args: dict | None = None) -> np.ndarray:
+def original_image(
+    data_sample: DetDataSample, inputs: Tensor, backend_args: dict | None = None
+) -> np.ndarray:
     """RGB ``[H, W, 3]`` uint8 image of a sample at its original size (``ori_shape``).
 
     Read from ``img_path`` when that file exists; otherwise (an image rendered in memory) the
@@ -32,8 +34,9 @@ def original_image(data_sample: DetDataSample, inputs: Tensor,
         np.ndarray: The image.
     """
     if osp.isfile(data_sample.img_path) or '://' in data_sample.img_path:
-        return mmcv.imfrombytes(get(data_sample.img_path, backend_args=backend_args),
-                                channel_order='rgb')
+        return mmcv.imfrombytes(
+            get(data_sample.img_path, backend_args=backend_args), channel_order='rgb'
+        )
     img_h, img_w = data_sample.img_shape
     img = inputs.permute(1, 2, 0)[:img_h, :img_w].cpu().numpy().astype(np.uint8)  # BGR
     ori_h, ori_w = data_sample.ori_shape
@@ -55,8 +58,9 @@ class SkyVisualizationHook(DetVisualizationHook):
         """RGB [H, W, 3] uint8 image of a sample at its original size."""
         return original_image(data_sample, inputs, self.backend_args)
 
-    def after_val_iter(self, runner: Runner, batch_idx: int, data_batch: dict,
-                       outputs: Sequence[DetDataSample]) -> None:
+    def after_val_iter(
+        self, runner: Runner, batch_idx: int, data_batch: dict, outputs: Sequence[DetDataSample]
+    ) -> None:
         total_curr_iter = runner.iter + batch_idx
         if self.draw is False or total_curr_iter % self.interval != 0:
             return
@@ -68,10 +72,12 @@ class SkyVisualizationHook(DetVisualizationHook):
             show=self.show,
             wait_time=self.wait_time,
             pred_score_thr=self.score_thr,
-            step=total_curr_iter)
+            step=total_curr_iter,
+        )
 
-    def after_test_iter(self, runner: Runner, batch_idx: int, data_batch: dict,
-                        outputs: Sequence[DetDataSample]) -> None:
+    def after_test_iter(
+        self, runner: Runner, batch_idx: int, data_batch: dict, outputs: Sequence[DetDataSample]
+    ) -> None:
         if self.draw is False:
             return
         if self.test_out_dir is not None:
@@ -90,4 +96,5 @@ class SkyVisualizationHook(DetVisualizationHook):
                 wait_time=self.wait_time,
                 pred_score_thr=self.score_thr,
                 out_file=out_file,
-                step=self._test_index)
+                step=self._test_index,
+            )

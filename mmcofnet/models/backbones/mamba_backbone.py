@@ -1,4 +1,5 @@
 """MambaBackbone: a VMamba-style hierarchical backbone of selective-scan blocks."""
+
 import re
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
@@ -38,8 +39,9 @@ class ConvStem(nn.Module):
         act_cfg (dict): Activation config.
     """
 
-    def __init__(self, in_channels: int, embed_dim: int, norm_cfg: ConfigType,
-                 act_cfg: ConfigType) -> None:
+    def __init__(
+        self, in_channels: int, embed_dim: int, norm_cfg: ConfigType, act_cfg: ConfigType
+    ) -> None:
         super().__init__()
         mid = embed_dim // 2
         self.conv1 = nn.Conv2d(in_channels, mid, kernel_size=3, stride=2, padding=1)
@@ -150,27 +152,29 @@ class MambaBackbone(BaseModule):
             get VMamba's truncated-normal init (std 0.02).
     """
 
-    def __init__(self,
-                 arch: str = 'nano',
-                 dims: Optional[Sequence[int]] = None,
-                 depths: Optional[Sequence[int]] = None,
-                 in_channels: int = 3,
-                 block_type: str = 'vss',
-                 d_state: int = 16,
-                 ssm_ratio: float = 1.0,
-                 dt_rank: Union[int, str] = 'auto',
-                 d_conv: Optional[int] = None,
-                 with_gate: bool = True,
-                 mlp_ratio: float = 2.0,
-                 gated_mlp: bool = True,
-                 drop_path_rate: float = 0.1,
-                 out_indices: Sequence[int] = (0, 1, 2, 3),
-                 frozen_stages: int = -1,
-                 norm_eval: bool = False,
-                 with_cp: bool = False,
-                 norm_cfg: OptConfigType = None,
-                 act_cfg: OptConfigType = None,
-                 init_cfg: OptMultiConfig = None) -> None:
+    def __init__(
+        self,
+        arch: str = 'nano',
+        dims: Optional[Sequence[int]] = None,
+        depths: Optional[Sequence[int]] = None,
+        in_channels: int = 3,
+        block_type: str = 'vss',
+        d_state: int = 16,
+        ssm_ratio: float = 1.0,
+        dt_rank: Union[int, str] = 'auto',
+        d_conv: Optional[int] = None,
+        with_gate: bool = True,
+        mlp_ratio: float = 2.0,
+        gated_mlp: bool = True,
+        drop_path_rate: float = 0.1,
+        out_indices: Sequence[int] = (0, 1, 2, 3),
+        frozen_stages: int = -1,
+        norm_eval: bool = False,
+        with_cp: bool = False,
+        norm_cfg: OptConfigType = None,
+        act_cfg: OptConfigType = None,
+        init_cfg: OptMultiConfig = None,
+    ) -> None:
         super().__init__(init_cfg=init_cfg)
         norm_cfg = norm_cfg or dict(type='LN')
         act_cfg = act_cfg or dict(type='GELU')
@@ -212,7 +216,9 @@ class MambaBackbone(BaseModule):
                     drop_path=drop_path_rates[first + j],
                     norm_cfg=norm_cfg,
                     act_cfg=act_cfg,
-                    with_cp=with_cp) for j in range(depth)
+                    with_cp=with_cp,
+                )
+                for j in range(depth)
             ]
             self.stages.append(MambaStage(downsample, blocks))
         for i in out_indices:
@@ -286,19 +292,20 @@ class MambaBackbone(BaseModule):
             super().init_weights()
             return
         checkpoint = CheckpointLoader.load_checkpoint(
-            init_cfg['checkpoint'], map_location=init_cfg.get('map_location', 'cpu'),
-            logger='current')
+            init_cfg['checkpoint'],
+            map_location=init_cfg.get('map_location', 'cpu'),
+            logger='current',
+        )
         state_dict = checkpoint.get('state_dict', checkpoint.get('model', checkpoint))
         state_dict = {re.sub(r'^module\.', '', k): v for k, v in state_dict.items()}
         if init_cfg.get('prefix'):
             prefix = init_cfg['prefix'].rstrip('.') + '.'
             state_dict = {
-                k[len(prefix):]: v
-                for k, v in state_dict.items() if k.startswith(prefix)
+                k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)
             }
             if not state_dict:
-                raise KeyError(f"no key starts with {prefix!r} in {init_cfg['checkpoint']}")
-        print_log(f"load MambaBackbone weights from {init_cfg['checkpoint']}", logger='current')
+                raise KeyError(f'no key starts with {prefix!r} in {init_cfg["checkpoint"]}')
+        print_log(f'load MambaBackbone weights from {init_cfg["checkpoint"]}', logger='current')
         load_state_dict(self, state_dict, strict=False, logger='current')
         self._is_init = True
 
@@ -306,8 +313,8 @@ class MambaBackbone(BaseModule):
         # Rename VMamba-style keys in place before the usual matching, so that every loading path
         # (init_cfg Pretrained, load_from, load_state_dict) accepts VMamba checkpoints.
         own_keys = [k for k in state_dict if k.startswith(prefix)]
-        if is_vmamba_state_dict(k[len(prefix):] for k in own_keys):
-            vmamba = {k[len(prefix):]: state_dict.pop(k) for k in own_keys}
+        if is_vmamba_state_dict(k[len(prefix) :] for k in own_keys):
+            vmamba = {k[len(prefix) :]: state_dict.pop(k) for k in own_keys}
             for key, value in convert_vmamba_state_dict(vmamba).items():
                 state_dict[prefix + key] = value
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
@@ -323,8 +330,10 @@ _VMAMBA_KEY_RULES = [
     (r'^layers\.(\d+)\.downsample\.1\.', 'stages.{next}.downsample.conv.'),
     (r'^layers\.(\d+)\.downsample\.3\.', 'stages.{next}.downsample.norm.'),
     (r'^layers\.(\d+)\.blocks\.(\d+)\.norm\.', r'stages.\1.blocks.\2.norm1.'),
-    (r'^layers\.(\d+)\.blocks\.(\d+)\.op\.(x_proj_weight|dt_projs_weight|dt_projs_bias|A_logs|Ds)$',
-     r'stages.\1.blocks.\2.mixer.ssm.\3'),
+    (
+        r'^layers\.(\d+)\.blocks\.(\d+)\.op\.(x_proj_weight|dt_projs_weight|dt_projs_bias|A_logs|Ds)$',
+        r'stages.\1.blocks.\2.mixer.ssm.\3',
+    ),
     (r'^layers\.(\d+)\.blocks\.(\d+)\.op\.', r'stages.\1.blocks.\2.mixer.'),
     (r'^layers\.(\d+)\.blocks\.(\d+)\.', r'stages.\1.blocks.\2.'),
     (r'^outnorm(\d+)\.', r'norm\1.'),

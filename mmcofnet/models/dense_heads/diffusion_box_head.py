@@ -1,4 +1,5 @@
 """DiffusionBoxHead: boxes denoised from noise (DDPM training, DDIM sampling in 1-8 steps)."""
+
 from __future__ import annotations
 
 import torch
@@ -21,9 +22,19 @@ from ..task_modules.noise_schedule import NoiseSchedule
 from .objectness_map import ObjectnessMap
 
 DEFAULT_TEST_CFG = dict(
-    sampling_steps=1, eta=1.0, box_renewal=True, renewal_thr=0.5, ensemble=True, seed=0,
-    prior_proposals=0, prior_t=7, objectness_score=False,
-    score_thr=0.15, nms=dict(type='nms', iou_threshold=0.5), max_per_img=100)
+    sampling_steps=1,
+    eta=1.0,
+    box_renewal=True,
+    renewal_thr=0.5,
+    ensemble=True,
+    seed=0,
+    prior_proposals=0,
+    prior_t=7,
+    objectness_score=False,
+    score_thr=0.15,
+    nms=dict(type='nms', iou_threshold=0.5),
+    max_per_img=100,
+)
 
 
 @MODELS.register_module()
@@ -94,39 +105,42 @@ class DiffusionBoxHead(BaseModule):
         init_cfg: Initialisation config.
     """
 
-    def __init__(self,
-                 num_classes: int,
-                 feat_channels: int = 256,
-                 roi_size: int = 7,
-                 embed_dims: int = 256,
-                 num_heads: int = 8,
-                 num_stages: int = 6,
-                 ffn_dims: int = 1024,
-                 num_proposals: int = 300,
-                 diffusion: bool = True,
-                 prediction: str = 'noise',
-                 num_timesteps: int = 1000,
-                 schedule: str = 'cosine',
-                 snr_scale: float = 2.0,
-                 box_embed_size: float = 1000.0,
-                 num_cls_fcs: int = 1,
-                 num_reg_fcs: int = 3,
-                 dropout: float = 0.0,
-                 bbox_coder: ConfigType = dict(
-                     type='DeltaXYWHBBoxCoder', target_means=[0.0] * 4,
-                     target_stds=[0.5, 0.5, 1.0, 1.0]),
-                 loss_cls: ConfigType = dict(
-                     type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=2.0),
-                 loss_bbox: ConfigType = dict(type='L1Loss', loss_weight=5.0),
-                 loss_iou: ConfigType = dict(type='GIoULoss', loss_weight=2.0),
-                 loss_noise: ConfigType = dict(type='MSELoss', loss_weight=1.0),
-                 loss_objectness: OptConfigType = dict(type='GaussianFocalLoss', loss_weight=1.0),
-                 loss_objectness_size: ConfigType = dict(type='L1Loss', loss_weight=0.5),
-                 loss_objectness_offset: ConfigType = dict(type='L1Loss', loss_weight=1.0),
-                 objectness_stride: int = 8,
-                 train_cfg: OptConfigType = None,
-                 test_cfg: OptConfigType = None,
-                 init_cfg: OptMultiConfig = None) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        feat_channels: int = 256,
+        roi_size: int = 7,
+        embed_dims: int = 256,
+        num_heads: int = 8,
+        num_stages: int = 6,
+        ffn_dims: int = 1024,
+        num_proposals: int = 300,
+        diffusion: bool = True,
+        prediction: str = 'noise',
+        num_timesteps: int = 1000,
+        schedule: str = 'cosine',
+        snr_scale: float = 2.0,
+        box_embed_size: float = 1000.0,
+        num_cls_fcs: int = 1,
+        num_reg_fcs: int = 3,
+        dropout: float = 0.0,
+        bbox_coder: ConfigType = dict(
+            type='DeltaXYWHBBoxCoder', target_means=[0.0] * 4, target_stds=[0.5, 0.5, 1.0, 1.0]
+        ),
+        loss_cls: ConfigType = dict(
+            type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=2.0
+        ),
+        loss_bbox: ConfigType = dict(type='L1Loss', loss_weight=5.0),
+        loss_iou: ConfigType = dict(type='GIoULoss', loss_weight=2.0),
+        loss_noise: ConfigType = dict(type='MSELoss', loss_weight=1.0),
+        loss_objectness: OptConfigType = dict(type='GaussianFocalLoss', loss_weight=1.0),
+        loss_objectness_size: ConfigType = dict(type='L1Loss', loss_weight=0.5),
+        loss_objectness_offset: ConfigType = dict(type='L1Loss', loss_weight=1.0),
+        objectness_stride: int = 8,
+        train_cfg: OptConfigType = None,
+        test_cfg: OptConfigType = None,
+        init_cfg: OptMultiConfig = None,
+    ) -> None:
         super().__init__(init_cfg=init_cfg)
         if prediction not in ('noise', 'x0'):
             raise ValueError(f"DiffusionBoxHead: prediction='{prediction}' is not 'noise' or 'x0'")
@@ -141,34 +155,65 @@ class DiffusionBoxHead(BaseModule):
 
         time_dims = 4 * embed_dims if diffusion else 0
         self.stages = nn.ModuleList(
-            DenoisingStage(feat_channels, embed_dims, num_heads, ffn_dims, roi_size, num_classes,
-                           time_dims, num_cls_fcs, num_reg_fcs, dropout)
-            for _ in range(num_stages))
+            DenoisingStage(
+                feat_channels,
+                embed_dims,
+                num_heads,
+                ffn_dims,
+                roi_size,
+                num_classes,
+                time_dims,
+                num_cls_fcs,
+                num_reg_fcs,
+                dropout,
+            )
+            for _ in range(num_stages)
+        )
         self.box_embed = nn.Sequential(
-            nn.Linear(embed_dims, embed_dims), nn.ReLU(inplace=True),
-            nn.Linear(embed_dims, embed_dims))
+            nn.Linear(embed_dims, embed_dims),
+            nn.ReLU(inplace=True),
+            nn.Linear(embed_dims, embed_dims),
+        )
         if diffusion:
             self.time_embed = nn.Sequential(
-                nn.Linear(embed_dims, time_dims), nn.GELU(), nn.Linear(time_dims, time_dims))
+                nn.Linear(embed_dims, time_dims), nn.GELU(), nn.Linear(time_dims, time_dims)
+            )
         else:  # learned proposals, normalised (cx, cy, w, h), spread as the diffusion's noise
             self.proposal_boxes = nn.Parameter(random_boxes(num_proposals))
             self.proposal_feats = nn.Embedding(num_proposals, embed_dims)
 
         self.bbox_coder = TASK_UTILS.build(bbox_coder)
         train_cfg = ConfigDict(train_cfg or {})
-        self.criterion = SetCriterion(num_classes, train_cfg.get('assigner', DEFAULT_ASSIGNER),
-                                      train_cfg.get('match_times', 1), loss_cls, loss_bbox,
-                                      loss_iou)
+        self.criterion = SetCriterion(
+            num_classes,
+            train_cfg.get('assigner', DEFAULT_ASSIGNER),
+            train_cfg.get('match_times', 1),
+            loss_cls,
+            loss_bbox,
+            loss_iou,
+        )
         self.loss_noise = MODELS.build(loss_noise)
-        self.objectness = ObjectnessMap(
-            num_classes, feat_channels, objectness_stride, loss_objectness, loss_objectness_size,
-            loss_objectness_offset) if loss_objectness is not None else None
+        self.objectness = (
+            ObjectnessMap(
+                num_classes,
+                feat_channels,
+                objectness_stride,
+                loss_objectness,
+                loss_objectness_size,
+                loss_objectness_offset,
+            )
+            if loss_objectness is not None
+            else None
+        )
         prior_prob = float(train_cfg.get('prior_prob', 0.0))
-        if not 0 <= prior_prob <= 1 or (prior_prob > 0 and (
-                not diffusion or self.prediction != 'x0' or loss_objectness is None)):
-            raise ValueError(f'DiffusionBoxHead: train_cfg.prior_prob={prior_prob} must be in '
-                             '[0, 1], and above 0 only with diffusion, prediction=\'x0\' and '
-                             'the objectness map')
+        if not 0 <= prior_prob <= 1 or (
+            prior_prob > 0 and (not diffusion or self.prediction != 'x0' or loss_objectness is None)
+        ):
+            raise ValueError(
+                f'DiffusionBoxHead: train_cfg.prior_prob={prior_prob} must be in '
+                "[0, 1], and above 0 only with diffusion, prediction='x0' and "
+                'the objectness map'
+            )
         self.train_cfg = train_cfg
         self.test_cfg = ConfigDict({**DEFAULT_TEST_CFG, **(test_cfg or {})})
         self.sampler = DDIMBoxSampler(self.schedule, snr_scale)
@@ -183,9 +228,15 @@ class DiffusionBoxHead(BaseModule):
 
     # -- the denoiser ------------------------------------------------------------------------
 
-    def denoise(self, sampler: BoxSampler, boxes: Tensor, img_wh: Tensor,
-                t: Tensor | None = None, x_t: Tensor | None = None,
-                query: Tensor | None = None) -> list[tuple[Tensor, Tensor, Tensor | None]]:
+    def denoise(
+        self,
+        sampler: BoxSampler,
+        boxes: Tensor,
+        img_wh: Tensor,
+        t: Tensor | None = None,
+        x_t: Tensor | None = None,
+        query: Tensor | None = None,
+    ) -> list[tuple[Tensor, Tensor, Tensor | None]]:
         """Runs the refinement stages from ``boxes``.
 
         Args:
@@ -205,8 +256,9 @@ class DiffusionBoxHead(BaseModule):
         coords = timestep_embedding(geometry.flatten() * 1000, self.embed_dims // 4)
         embedded = self.box_embed(coords.view(b, n, -1))
         query = embedded if query is None else query + embedded
-        time_emb = self.time_embed(timestep_embedding(t, self.embed_dims)) if self.diffusion \
-            else None
+        time_emb = (
+            self.time_embed(timestep_embedding(t, self.embed_dims)) if self.diffusion else None
+        )
         outputs = []
         for stage in self.stages:
             query, cls_logits, raw = stage(query, sampler(boxes), time_emb)
@@ -234,8 +286,9 @@ class DiffusionBoxHead(BaseModule):
 
     # -- training ----------------------------------------------------------------------------
 
-    def noised_targets(self, gt_boxes: list[Tensor],
-                       img_wh: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def noised_targets(
+        self, gt_boxes: list[Tensor], img_wh: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Pads each image's boxes to ``num_proposals`` and diffuses them to a random step.
 
         Args:
@@ -259,14 +312,21 @@ class DiffusionBoxHead(BaseModule):
         # u ** power: power 1 is DDPM's uniform t; larger powers favour the small t at which a
         # noised box still overlaps an object a few pixels wide.
         power = float(self.train_cfg.get('timestep_power', 1.0))
-        t = (torch.rand(len(x0), device=device)**power * self.schedule.num_timesteps).long()
+        t = (torch.rand(len(x0), device=device) ** power * self.schedule.num_timesteps).long()
         noise = torch.randn_like(x0)
         x_t = self.schedule.q_sample(x0, t, noise).clamp(-self.snr_scale, self.snr_scale)
         return x0, noise, x_t, t
 
-    def start_at_peaks(self, objectness: Tensor | None, x0: Tensor, noise: Tensor, x_t: Tensor,
-                       t: Tensor, img_wh: Tensor,
-                       num_gts: list[int]) -> tuple[Tensor, Tensor]:
+    def start_at_peaks(
+        self,
+        objectness: Tensor | None,
+        x0: Tensor,
+        noise: Tensor,
+        x_t: Tensor,
+        t: Tensor,
+        img_wh: Tensor,
+        num_gts: list[int],
+    ) -> tuple[Tensor, Tensor]:
         """Trains a share of the images on the boxes that sampling starts from at test time.
 
         With ``test_cfg.prior_proposals`` the sampler starts at the strongest peaks of the
@@ -296,8 +356,9 @@ class DiffusionBoxHead(BaseModule):
         chosen = torch.rand(len(x_t), device=x_t.device) < prob
         if not chosen.any():
             return x_t, t
-        num_peaks = min(int(self.test_cfg.prior_proposals) or self.num_proposals,
-                        self.num_proposals)
+        num_peaks = min(
+            int(self.test_cfg.prior_proposals) or self.num_proposals, self.num_proposals
+        )
         peaks, _ = self.objectness.peaks(objectness.detach(), num_peaks)
         peaks = encode_boxes(peaks, img_wh, self.snr_scale)
         t = torch.where(chosen, torch.full_like(t, int(self.test_cfg.prior_t)), t)
@@ -305,7 +366,7 @@ class DiffusionBoxHead(BaseModule):
         x_t = torch.where(chosen[:, None, None], at_prior_t, x_t)
         for i in chosen.nonzero().flatten().tolist():
             g = min(num_gts[i], peaks.shape[1])
-            x_t[i, g:peaks.shape[1]] = peaks[i, :peaks.shape[1] - g]
+            x_t[i, g : peaks.shape[1]] = peaks[i, : peaks.shape[1] - g]
         return x_t, t
 
     def loss(self, feats: FieldFeatures, batch_data_samples: SampleList) -> dict[str, Tensor]:
@@ -327,19 +388,26 @@ class DiffusionBoxHead(BaseModule):
         objectness = self.objectness(feats.levels[0]) if self.objectness is not None else None
         if self.diffusion:
             x0, noise, x_t, t = self.noised_targets([g.bboxes for g in gts], img_wh)
-            x_t, t = self.start_at_peaks(objectness, x0, noise, x_t, t, img_wh,
-                                         [len(g.bboxes) for g in gts])
-            outputs = self.denoise(feats.sample, decode_boxes(x_t, img_wh, self.snr_scale),
-                                   img_wh, t, x_t)
+            x_t, t = self.start_at_peaks(
+                objectness, x0, noise, x_t, t, img_wh, [len(g.bboxes) for g in gts]
+            )
+            outputs = self.denoise(
+                feats.sample, decode_boxes(x_t, img_wh, self.snr_scale), img_wh, t, x_t
+            )
         else:
             noise = None
             boxes, query = self._proposals(img_wh)
             outputs = self.denoise(feats.sample, boxes, img_wh, query=query)
         return self.loss_by_feat(outputs, objectness, noise, gts, img_metas)
 
-    def loss_by_feat(self, outputs: list[tuple[Tensor, Tensor, Tensor | None]],
-                     objectness: Tensor | None, noise: Tensor | None, gts: InstanceList,
-                     img_metas: list[dict]) -> dict[str, Tensor]:
+    def loss_by_feat(
+        self,
+        outputs: list[tuple[Tensor, Tensor, Tensor | None]],
+        objectness: Tensor | None,
+        noise: Tensor | None,
+        gts: InstanceList,
+        img_metas: list[dict],
+    ) -> dict[str, Tensor]:
         """Losses of every stage (the last stage's keys carry no prefix) and of the objectness map.
 
         Args:
@@ -371,8 +439,9 @@ class DiffusionBoxHead(BaseModule):
 
     # -- inference ---------------------------------------------------------------------------
 
-    def sample(self, sampler: BoxSampler, img_wh: Tensor,
-               objectness: Tensor | None = None) -> list[tuple[Tensor, Tensor]]:
+    def sample(
+        self, sampler: BoxSampler, img_wh: Tensor, objectness: Tensor | None = None
+    ) -> list[tuple[Tensor, Tensor]]:
         """DDIM sampling (or the single-shot pass): class logits and boxes after each step.
 
         Args:
@@ -389,8 +458,9 @@ class DiffusionBoxHead(BaseModule):
             boxes, query = self._proposals(img_wh)
             if use_prior:  # the map's peaks replace the first learned boxes
                 prior, _ = self.objectness.peaks(
-                    objectness, min(int(cfg.prior_proposals), self.num_proposals))
-                boxes = torch.cat([prior, boxes[:, prior.shape[1]:]], dim=1)
+                    objectness, min(int(cfg.prior_proposals), self.num_proposals)
+                )
+                boxes = torch.cat([prior, boxes[:, prior.shape[1] :]], dim=1)
             cls_logits, boxes, _ = self.denoise(sampler, boxes, img_wh, query=query)[-1]
             return [(cls_logits, boxes)]
 
@@ -400,8 +470,9 @@ class DiffusionBoxHead(BaseModule):
         peaks = (lambda k: self.objectness.peaks(objectness, k)) if use_prior else None
         return self.sampler(denoise, img_wh, self.num_proposals, cfg, peaks)
 
-    def predict(self, feats: FieldFeatures, batch_data_samples: SampleList,
-                rescale: bool = True) -> InstanceList:
+    def predict(
+        self, feats: FieldFeatures, batch_data_samples: SampleList, rescale: bool = True
+    ) -> InstanceList:
         """Detections per image (``bboxes``, ``scores``, ``labels``).
 
         Args:
@@ -417,8 +488,13 @@ class DiffusionBoxHead(BaseModule):
         steps = self.sample(feats.sample, self._image_sizes(img_metas), objectness)
         return self.predict_by_feat(steps, objectness, img_metas, rescale)
 
-    def predict_by_feat(self, steps: list[tuple[Tensor, Tensor]], objectness: Tensor | None,
-                        img_metas: list[dict], rescale: bool = True) -> InstanceList:
+    def predict_by_feat(
+        self,
+        steps: list[tuple[Tensor, Tensor]],
+        objectness: Tensor | None,
+        img_metas: list[dict],
+        rescale: bool = True,
+    ) -> InstanceList:
         """Post-processing: scores, then per image top-k, threshold and NMS over the steps.
 
         Args:
@@ -435,12 +511,15 @@ class DiffusionBoxHead(BaseModule):
             steps = steps[-1:]
         steps = [(self._scores(logits, boxes, objectness), boxes) for logits, boxes in steps]
         return [
-            self._predict_single([cls[i] for cls, _ in steps], [box[i] for _, box in steps],
-                                 meta, rescale) for i, meta in enumerate(img_metas)
+            self._predict_single(
+                [cls[i] for cls, _ in steps], [box[i] for _, box in steps], meta, rescale
+            )
+            for i, meta in enumerate(img_metas)
         ]
 
-    def _predict_single(self, cls_scores: list[Tensor], boxes: list[Tensor], img_meta: dict,
-                        rescale: bool) -> InstanceData:
+    def _predict_single(
+        self, cls_scores: list[Tensor], boxes: list[Tensor], img_meta: dict, rescale: bool
+    ) -> InstanceData:
         """Top-k per step, then score threshold, class-wise NMS and ``max_per_img``."""
         cfg = self.test_cfg
         all_boxes, all_scores, all_labels = [], [], []
@@ -452,15 +531,23 @@ class DiffusionBoxHead(BaseModule):
             all_boxes.append(step_boxes[index // self.num_classes])
         bboxes, scores, labels = (torch.cat(x) for x in (all_boxes, all_scores, all_labels))
         h, w = img_meta['img_shape']
-        bboxes = torch.stack([bboxes[:, 0].clamp(0, w), bboxes[:, 1].clamp(0, h),
-                              bboxes[:, 2].clamp(0, w), bboxes[:, 3].clamp(0, h)], dim=-1)
-        keep = (scores > cfg.score_thr) & (bboxes[:, 2] > bboxes[:, 0]) & \
-            (bboxes[:, 3] > bboxes[:, 1])
+        bboxes = torch.stack(
+            [
+                bboxes[:, 0].clamp(0, w),
+                bboxes[:, 1].clamp(0, h),
+                bboxes[:, 2].clamp(0, w),
+                bboxes[:, 3].clamp(0, h),
+            ],
+            dim=-1,
+        )
+        keep = (
+            (scores > cfg.score_thr) & (bboxes[:, 2] > bboxes[:, 0]) & (bboxes[:, 3] > bboxes[:, 1])
+        )
         bboxes, scores, labels = bboxes[keep], scores[keep], labels[keep]
         if len(bboxes) and cfg.get('nms') is not None:
             dets, keep = batched_nms(bboxes, scores, labels, cfg.nms)
             bboxes, scores, labels = dets[:, :4], dets[:, 4], labels[keep]
-        bboxes, scores, labels = (x[:cfg.max_per_img] for x in (bboxes, scores, labels))
+        bboxes, scores, labels = (x[: cfg.max_per_img] for x in (bboxes, scores, labels))
         if rescale and 'scale_factor' in img_meta:
             bboxes = bboxes / bboxes.new_tensor(img_meta['scale_factor']).repeat(2)
         return InstanceData(bboxes=bboxes, scores=scores, labels=labels)
@@ -493,8 +580,9 @@ class DiffusionBoxHead(BaseModule):
         return self.schedule.alphas_cumprod.new_tensor([[m['img_shape'][::-1]] for m in img_metas])
 
 
-def _check_finite(what: str, tensors: dict[str, Tensor] | tuple[Tensor, ...],
-                  img_metas: list[dict]) -> None:
+def _check_finite(
+    what: str, tensors: dict[str, Tensor] | tuple[Tensor, ...], img_metas: list[dict]
+) -> None:
     """Raises ``FloatingPointError`` naming the tensors and images when any value is NaN/inf."""
     items = tensors.items() if isinstance(tensors, dict) else enumerate(tensors)
     bad = [name for name, value in items if not torch.isfinite(value).all()]

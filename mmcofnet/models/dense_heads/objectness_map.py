@@ -37,14 +37,16 @@ class ObjectnessMap(BaseModule):
         init_cfg: Initialisation config.
     """
 
-    def __init__(self,
-                 num_classes: int,
-                 in_channels: int,
-                 stride: int = 8,
-                 loss_heatmap: ConfigType = dict(type='GaussianFocalLoss', loss_weight=1.0),
-                 loss_size: ConfigType = dict(type='L1Loss', loss_weight=0.5),
-                 loss_offset: ConfigType = dict(type='L1Loss', loss_weight=1.0),
-                 init_cfg: OptMultiConfig = None) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        in_channels: int,
+        stride: int = 8,
+        loss_heatmap: ConfigType = dict(type='GaussianFocalLoss', loss_weight=1.0),
+        loss_size: ConfigType = dict(type='L1Loss', loss_weight=0.5),
+        loss_offset: ConfigType = dict(type='L1Loss', loss_weight=1.0),
+        init_cfg: OptMultiConfig = None,
+    ) -> None:
         super().__init__(init_cfg=init_cfg)
         self.num_classes = num_classes
         self.stride = stride
@@ -58,8 +60,8 @@ class ObjectnessMap(BaseModule):
         super().init_weights()
         k, bias = self.num_classes, self.out.bias
         nn.init.constant_(bias[:k], bias_init_with_prob(0.01))
-        nn.init.constant_(bias[k:k + 2], 1.0)  # sizes e^1 strides
-        nn.init.constant_(bias[k + 2:], 0.5)  # centres mid-cell
+        nn.init.constant_(bias[k : k + 2], 1.0)  # sizes e^1 strides
+        nn.init.constant_(bias[k + 2 :], 0.5)  # centres mid-cell
 
     def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
         # Checkpoints from before the map was its own module hold an ``nn.Sequential``
@@ -100,20 +102,23 @@ class ObjectnessMap(BaseModule):
                 centres.append((i, cy, cx))
                 targets.append((math.log(w), math.log(h), fx - cx, fy - cy))
         num_objects = reduce_mean(logits.new_tensor(len(centres))).clamp(min=1).item()
-        loss_heat = self.loss_heatmap(logits[:, :k].sigmoid().clamp(1e-4, 1 - 1e-4),
-                                      heat_target, avg_factor=num_objects)
+        loss_heat = self.loss_heatmap(
+            logits[:, :k].sigmoid().clamp(1e-4, 1 - 1e-4), heat_target, avg_factor=num_objects
+        )
         if not centres:
             zero = logits[:, k:].sum() * 0
-            return dict(loss_objectness=loss_heat, loss_objectness_size=zero,
-                        loss_objectness_offset=zero)
+            return dict(
+                loss_objectness=loss_heat, loss_objectness_size=zero, loss_objectness_offset=zero
+            )
         b, y, x = logits.new_tensor(centres, dtype=torch.long).unbind(1)
         pred, target = logits[b, k:, y, x], logits.new_tensor(targets)  # [M, 4] each
         return dict(
             loss_objectness=loss_heat,
-            loss_objectness_size=self.loss_size(pred[:, :2], target[:, :2],
-                                                avg_factor=num_objects),
-            loss_objectness_offset=self.loss_offset(pred[:, 2:], target[:, 2:],
-                                                    avg_factor=num_objects))
+            loss_objectness_size=self.loss_size(pred[:, :2], target[:, :2], avg_factor=num_objects),
+            loss_objectness_offset=self.loss_offset(
+                pred[:, 2:], target[:, 2:], avg_factor=num_objects
+            ),
+        )
 
     def peaks(self, logits: Tensor, k: int) -> tuple[Tensor, Tensor]:
         """Boxes at the ``k`` strongest local maxima of the map, sized as the map says.
@@ -126,13 +131,17 @@ class ObjectnessMap(BaseModule):
             tuple: ``[B, k, 4]`` boxes (xyxy px) and their heat ``[B, k]``, strongest first;
             heat 0 marks positions that are no local maximum (fewer than ``k`` peaks).
         """
-        heat = logits[:, :self.num_classes].sigmoid().amax(dim=1, keepdim=True)
+        heat = logits[:, : self.num_classes].sigmoid().amax(dim=1, keepdim=True)
         peaks = heat * (F.max_pool2d(heat, 3, stride=1, padding=1) == heat)
         k = min(k, peaks[0].numel())
         values, index = peaks.flatten(1).topk(k, dim=1)  # [B, k]
         width, stride = heat.shape[-1], self.stride
-        geometry = logits[:, self.num_classes:].flatten(2).gather(
-            2, index[:, None].expand(-1, 4, -1)).transpose(1, 2)  # [B, k, 4]
+        geometry = (
+            logits[:, self.num_classes :]
+            .flatten(2)
+            .gather(2, index[:, None].expand(-1, 4, -1))
+            .transpose(1, 2)
+        )  # [B, k, 4]
         cell = torch.stack([index % width, index // width], dim=-1).to(heat.dtype)
         centre = (cell + geometry[..., 2:].clamp(0, 1)) * stride
         half = geometry[..., :2].clamp(max=8).exp() * stride / 2
@@ -148,10 +157,11 @@ class ObjectnessMap(BaseModule):
         Returns:
             Tensor: ``[B, N, K]`` heatmap values (bilinear at the centres).
         """
-        heat = logits[:, :self.num_classes].sigmoid()
+        heat = logits[:, : self.num_classes].sigmoid()
         h, w = heat.shape[-2:]
         centre = (boxes[..., :2] + boxes[..., 2:]) / 2
-        grid = torch.stack([centre[..., 0] / (w * self.stride),
-                            centre[..., 1] / (h * self.stride)], -1)
+        grid = torch.stack(
+            [centre[..., 0] / (w * self.stride), centre[..., 1] / (h * self.stride)], -1
+        )
         sampled = F.grid_sample(heat, grid[:, :, None] * 2 - 1, align_corners=False)
         return sampled[..., 0].transpose(1, 2)

@@ -1,4 +1,5 @@
 """Detectors."""
+
 from .cofnet import COFNet
 
 __all__ = ['COFNet']

@@ -1,4 +1,5 @@
 """COFNet: MambaBackbone -> Continuous Scale Field -> diffusion box head."""
+
 from __future__ import annotations
 
 from mmdet.models.detectors.base import BaseDetector
@@ -28,20 +29,24 @@ class COFNet(BaseDetector):
         init_cfg: Initialisation config.
     """
 
-    def __init__(self,
-                 backbone: ConfigType,
-                 neck: ConfigType,
-                 bbox_head: ConfigType,
-                 train_cfg: OptConfigType = None,
-                 test_cfg: OptConfigType = None,
-                 data_preprocessor: OptConfigType = None,
-                 init_cfg: OptMultiConfig = None) -> None:
+    def __init__(
+        self,
+        backbone: ConfigType,
+        neck: ConfigType,
+        bbox_head: ConfigType,
+        train_cfg: OptConfigType = None,
+        test_cfg: OptConfigType = None,
+        data_preprocessor: OptConfigType = None,
+        init_cfg: OptMultiConfig = None,
+    ) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone)
         self.neck = MODELS.build(neck)
         if not all(hasattr(self.neck, name) for name in ('build_levels', 'box_sampler')):
-            raise TypeError(f'COFNet: neck {type(self.neck).__name__} has no build_levels/'
-                            'box_sampler; use ContinuousScaleField')
+            raise TypeError(
+                f'COFNet: neck {type(self.neck).__name__} has no build_levels/'
+                'box_sampler; use ContinuousScaleField'
+            )
         bbox_head = dict(bbox_head, train_cfg=train_cfg, test_cfg=test_cfg)
         bbox_head.setdefault('objectness_stride', self.neck.in_strides[0])  # the finest level
         self.bbox_head = MODELS.build(bbox_head)
@@ -60,15 +65,18 @@ class COFNet(BaseDetector):
         """Losses of a batch (a non-finite prediction or loss raises, naming the images)."""
         return self.bbox_head.loss(self._field(batch_inputs), batch_data_samples)
 
-    def predict(self, batch_inputs: Tensor, batch_data_samples: SampleList,
-                rescale: bool = True) -> SampleList:
+    def predict(
+        self, batch_inputs: Tensor, batch_data_samples: SampleList, rescale: bool = True
+    ) -> SampleList:
         """Detections in ``pred_instances`` of each sample (boxes in the original image)."""
-        results = self.bbox_head.predict(self._field(batch_inputs), batch_data_samples,
-                                         rescale=rescale)
+        results = self.bbox_head.predict(
+            self._field(batch_inputs), batch_data_samples, rescale=rescale
+        )
         return self.add_pred_to_datasample(batch_data_samples, results)
 
-    def _forward(self, batch_inputs: Tensor,
-                 batch_data_samples: OptSampleList = None) -> tuple[Tensor, Tensor]:
+    def _forward(
+        self, batch_inputs: Tensor, batch_data_samples: OptSampleList = None
+    ) -> tuple[Tensor, Tensor]:
         """Raw inference (the full DDIM loop, no post-processing) for FLOPs and export.
 
         Needs nothing but the images: every image is taken at the input's full size.

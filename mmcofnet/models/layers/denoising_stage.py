@@ -1,4 +1,5 @@
 """One refinement stage of the diffusion box head's denoiser."""
+
 from __future__ import annotations
 
 import torch
@@ -8,8 +9,11 @@ from torch import Tensor, nn
 def _mlp_branch(embed_dims: int, num_layers: int) -> nn.Sequential:
     layers = []
     for _ in range(num_layers):
-        layers += [nn.Linear(embed_dims, embed_dims, bias=False), nn.LayerNorm(embed_dims),
-                   nn.ReLU(inplace=True)]
+        layers += [
+            nn.Linear(embed_dims, embed_dims, bias=False),
+            nn.LayerNorm(embed_dims),
+            nn.ReLU(inplace=True),
+        ]
     return nn.Sequential(*layers)
 
 
@@ -31,8 +35,10 @@ class BoxRoIAttention(nn.Module):
     def __init__(self, embed_dims: int, feat_channels: int, num_heads: int) -> None:
         super().__init__()
         if embed_dims % num_heads:
-            raise ValueError(f'BoxRoIAttention: embed_dims={embed_dims} is not a multiple of '
-                             f'num_heads={num_heads}')
+            raise ValueError(
+                f'BoxRoIAttention: embed_dims={embed_dims} is not a multiple of '
+                f'num_heads={num_heads}'
+            )
         self.num_heads = num_heads
         self.q_proj = nn.Linear(embed_dims, embed_dims)
         self.k_proj = nn.Linear(feat_channels, embed_dims)
@@ -43,7 +49,7 @@ class BoxRoIAttention(nn.Module):
         """``query [M, D]`` attends to ``tokens [M, T, C]`` (M boxes) -> ``[M, D]``."""
         m, d = query.shape
         h, c = self.num_heads, tokens.shape[-1]
-        q = self.q_proj(query).view(m, h, d // h) * (d // h)**-0.5
+        q = self.q_proj(query).view(m, h, d // h) * (d // h) ** -0.5
         q_in_feats = torch.einsum('mhe,hec->mhc', q, self.k_proj.weight.view(h, d // h, c))
         attn = torch.bmm(q_in_feats, tokens.transpose(1, 2)).softmax(dim=-1)  # [M, H, T]
         pooled = torch.bmm(attn, tokens)  # [M, H, C]
@@ -72,34 +78,41 @@ class DenoisingStage(nn.Module):
         dropout: Dropout in the attention and FFN.
     """
 
-    def __init__(self,
-                 feat_channels: int,
-                 embed_dims: int,
-                 num_heads: int,
-                 ffn_dims: int,
-                 roi_size: int,
-                 num_classes: int,
-                 time_dims: int = 0,
-                 num_cls_fcs: int = 1,
-                 num_reg_fcs: int = 3,
-                 dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        feat_channels: int,
+        embed_dims: int,
+        num_heads: int,
+        ffn_dims: int,
+        roi_size: int,
+        num_classes: int,
+        time_dims: int = 0,
+        num_cls_fcs: int = 1,
+        num_reg_fcs: int = 3,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         self.roi_pos = nn.Parameter(torch.randn(roi_size * roi_size, feat_channels) * 0.02)
         self.self_attn = nn.MultiheadAttention(embed_dims, num_heads, dropout, batch_first=True)
         self.cross_attn = BoxRoIAttention(embed_dims, feat_channels, num_heads)
         self.ffn = nn.Sequential(
-            nn.Linear(embed_dims, ffn_dims), nn.ReLU(inplace=True), nn.Dropout(dropout),
-            nn.Linear(ffn_dims, embed_dims))
+            nn.Linear(embed_dims, ffn_dims),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(ffn_dims, embed_dims),
+        )
         self.norms = nn.ModuleList(nn.LayerNorm(embed_dims) for _ in range(3))
-        self.time_mlp = nn.Sequential(nn.SiLU(), nn.Linear(time_dims, 2 * embed_dims)) \
-            if time_dims else None
+        self.time_mlp = (
+            nn.Sequential(nn.SiLU(), nn.Linear(time_dims, 2 * embed_dims)) if time_dims else None
+        )
         self.cls_branch = _mlp_branch(embed_dims, num_cls_fcs)
         self.reg_branch = _mlp_branch(embed_dims, num_reg_fcs)
         self.cls_out = nn.Linear(embed_dims, num_classes)
         self.reg_out = nn.Linear(embed_dims, 4)
 
-    def forward(self, query: Tensor, roi_feats: Tensor,
-                time_emb: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    def forward(
+        self, query: Tensor, roi_feats: Tensor, time_emb: Tensor | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
         """Refines the box queries.
 
         Args:
@@ -121,6 +134,4 @@ class DenoisingStage(nn.Module):
         if self.time_mlp is not None:
             scale, shift = self.time_mlp(time_emb).chunk(2, dim=-1)
             hidden = hidden * (scale[:, None] + 1) + shift[:, None]
-        return (query, self.cls_out(self.cls_branch(hidden)),
-                self.reg_out(self.reg_branch(hidden)))
-
+        return (query, self.cls_out(self.cls_branch(hidden)), self.reg_out(self.reg_branch(hidden)))

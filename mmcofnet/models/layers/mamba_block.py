@@ -1,4 +1,5 @@
 """Vim-style bidirectional 1D Mamba mixer over a flattened feature map, and its causal conv1d."""
+
 from typing import Optional, Union
 
 import torch
@@ -15,10 +16,9 @@ except (ImportError, OSError):
     causal_conv1d_fn = None
 
 
-def causal_conv1d(x: Tensor,
-                  weight: Tensor,
-                  bias: Optional[Tensor] = None,
-                  activation: Optional[str] = None) -> Tensor:
+def causal_conv1d(
+    x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, activation: Optional[str] = None
+) -> Tensor:
     """Depthwise causal conv1d: output ``t`` sees inputs ``t - k + 1 .. t`` only.
 
     Uses causal-conv1d's CUDA kernel when it imports and ``x`` is on CUDA, else ``F.conv1d`` on
@@ -65,15 +65,17 @@ class MambaBlock(nn.Module):
 
     num_directions = 2
 
-    def __init__(self,
-                 dim: int,
-                 d_state: int = 16,
-                 ssm_ratio: float = 2.0,
-                 dt_rank: Union[int, str] = 'auto',
-                 d_conv: int = 4,
-                 with_gate: bool = True,
-                 conv_bias: bool = True,
-                 norm_cfg: OptConfigType = None) -> None:
+    def __init__(
+        self,
+        dim: int,
+        d_state: int = 16,
+        ssm_ratio: float = 2.0,
+        dt_rank: Union[int, str] = 'auto',
+        d_conv: int = 4,
+        with_gate: bool = True,
+        conv_bias: bool = True,
+        norm_cfg: OptConfigType = None,
+    ) -> None:
         super().__init__()
         norm_cfg = norm_cfg or dict(type='LN')
         d_inner = int(ssm_ratio * dim)
@@ -86,9 +88,11 @@ class MambaBlock(nn.Module):
             self.num_directions * d_inner,
             kernel_size=d_conv,
             groups=self.num_directions * d_inner,
-            bias=conv_bias)
+            bias=conv_bias,
+        )
         self.ssm = DirectionalSSM(
-            d_inner, self.num_directions, d_state=d_state, dt_rank=resolve_dt_rank(dt_rank, dim))
+            d_inner, self.num_directions, d_state=d_state, dt_rank=resolve_dt_rank(dt_rank, dim)
+        )
         self.out_norm = build_norm_layer(norm_cfg, d_inner)[1]
         self.out_proj = nn.Linear(d_inner, dim, bias=False)
 

@@ -1,4 +1,5 @@
 """Per-direction selective-scan parameters shared by the 2D (SS2D) and 1D (Mamba) mixers."""
+
 import math
 from typing import Union
 
@@ -15,10 +16,9 @@ def resolve_dt_rank(dt_rank: Union[int, str], d_model: int) -> int:
     return int(dt_rank)
 
 
-def init_dt_bias(d_inner: int,
-                 dt_min: float = 0.001,
-                 dt_max: float = 0.1,
-                 dt_init_floor: float = 1e-4) -> Tensor:
+def init_dt_bias(
+    d_inner: int, dt_min: float = 0.001, dt_max: float = 0.1, dt_init_floor: float = 1e-4
+) -> Tensor:
     """Bias of the step-size projection, Mamba's initialisation.
 
     Step sizes are drawn log-uniformly from ``[dt_min, dt_max]`` so that channels start with a
@@ -65,15 +65,17 @@ class DirectionalSSM(nn.Module):
         dt_scale (float): Scale of the step-size projection's initial weights.
     """
 
-    def __init__(self,
-                 d_inner: int,
-                 num_directions: int,
-                 d_state: int = 16,
-                 dt_rank: int = 1,
-                 dt_min: float = 0.001,
-                 dt_max: float = 0.1,
-                 dt_init_floor: float = 1e-4,
-                 dt_scale: float = 1.0) -> None:
+    def __init__(
+        self,
+        d_inner: int,
+        num_directions: int,
+        d_state: int = 16,
+        dt_rank: int = 1,
+        dt_min: float = 0.001,
+        dt_max: float = 0.1,
+        dt_init_floor: float = 1e-4,
+        dt_scale: float = 1.0,
+    ) -> None:
         super().__init__()
         self.d_inner = d_inner
         self.num_directions = num_directions
@@ -84,12 +86,15 @@ class DirectionalSSM(nn.Module):
         # nn.Linear's default initialisation of the per-direction x -> (dt, B, C) projections.
         bound = d_inner**-0.5
         self.x_proj_weight = nn.Parameter(
-            torch.empty(K, dt_rank + 2 * d_state, d_inner).uniform_(-bound, bound))
+            torch.empty(K, dt_rank + 2 * d_state, d_inner).uniform_(-bound, bound)
+        )
         dt_std = dt_rank**-0.5 * dt_scale
         self.dt_projs_weight = nn.Parameter(
-            torch.empty(K, d_inner, dt_rank).uniform_(-dt_std, dt_std))
+            torch.empty(K, d_inner, dt_rank).uniform_(-dt_std, dt_std)
+        )
         self.dt_projs_bias = nn.Parameter(
-            torch.stack([init_dt_bias(d_inner, dt_min, dt_max, dt_init_floor) for _ in range(K)]))
+            torch.stack([init_dt_bias(d_inner, dt_min, dt_max, dt_init_floor) for _ in range(K)])
+        )
         self.A_logs = nn.Parameter(init_A_log(d_inner, d_state).repeat(K, 1))
         self.Ds = nn.Parameter(torch.ones(K * d_inner))
         # Optimisers with weight decay should leave these alone (Mamba marks them the same way).
@@ -121,8 +126,11 @@ class DirectionalSSM(nn.Module):
             Cs,
             D=self.Ds.float(),
             delta_bias=self.dt_projs_bias.reshape(-1).float(),
-            delta_softplus=True)
+            delta_softplus=True,
+        )
 
     def extra_repr(self) -> str:
-        return (f'd_inner={self.d_inner}, num_directions={self.num_directions}, '
-                f'd_state={self.d_state}, dt_rank={self.dt_rank}')
+        return (
+            f'd_inner={self.d_inner}, num_directions={self.num_directions}, '
+            f'd_state={self.d_state}, dt_rank={self.dt_rank}'
+        )

@@ -1,4 +1,5 @@
 """VMamba's 2D selective-scan mixer (SS2D) and the residual VSS block built around a mixer."""
+
 from typing import Optional, Union
 
 import torch.nn.functional as F
@@ -37,15 +38,17 @@ class SS2D(nn.Module):
             ``dict(type='LN')``.
     """
 
-    def __init__(self,
-                 dim: int,
-                 d_state: int = 16,
-                 ssm_ratio: float = 2.0,
-                 dt_rank: Union[int, str] = 'auto',
-                 d_conv: int = 3,
-                 with_gate: bool = True,
-                 conv_bias: bool = True,
-                 norm_cfg: OptConfigType = None) -> None:
+    def __init__(
+        self,
+        dim: int,
+        d_state: int = 16,
+        ssm_ratio: float = 2.0,
+        dt_rank: Union[int, str] = 'auto',
+        d_conv: int = 3,
+        with_gate: bool = True,
+        conv_bias: bool = True,
+        norm_cfg: OptConfigType = None,
+    ) -> None:
         super().__init__()
         norm_cfg = norm_cfg or dict(type='LN')
         d_inner = int(ssm_ratio * dim)
@@ -58,9 +61,11 @@ class SS2D(nn.Module):
             kernel_size=d_conv,
             padding=(d_conv - 1) // 2,
             groups=d_inner,
-            bias=conv_bias)
+            bias=conv_bias,
+        )
         self.ssm = DirectionalSSM(
-            d_inner, NUM_DIRECTIONS, d_state=d_state, dt_rank=resolve_dt_rank(dt_rank, dim))
+            d_inner, NUM_DIRECTIONS, d_state=d_state, dt_rank=resolve_dt_rank(dt_rank, dim)
+        )
         self.out_norm = build_norm_layer(norm_cfg, d_inner)[1]
         self.out_proj = nn.Linear(d_inner, dim, bias=False)
 
@@ -98,11 +103,9 @@ class ChannelMLP(nn.Module):
         act_cfg (dict, optional): Activation config. Default: ``dict(type='GELU')``.
     """
 
-    def __init__(self,
-                 dim: int,
-                 hidden_dim: int,
-                 gated: bool = True,
-                 act_cfg: OptConfigType = None) -> None:
+    def __init__(
+        self, dim: int, hidden_dim: int, gated: bool = True, act_cfg: OptConfigType = None
+    ) -> None:
         super().__init__()
         act_cfg = act_cfg or dict(type='GELU')
         self.gated = gated
@@ -146,20 +149,22 @@ class VSSBlock(nn.Module):
         with_cp (bool): Recompute the block in backward (gradient checkpointing) to save memory.
     """
 
-    def __init__(self,
-                 dim: int,
-                 mixer_type: str = 'ss2d',
-                 d_state: int = 16,
-                 ssm_ratio: float = 1.0,
-                 dt_rank: Union[int, str] = 'auto',
-                 d_conv: Optional[int] = None,
-                 with_gate: bool = True,
-                 mlp_ratio: float = 2.0,
-                 gated_mlp: bool = True,
-                 drop_path: float = 0.,
-                 norm_cfg: OptConfigType = None,
-                 act_cfg: OptConfigType = None,
-                 with_cp: bool = False) -> None:
+    def __init__(
+        self,
+        dim: int,
+        mixer_type: str = 'ss2d',
+        d_state: int = 16,
+        ssm_ratio: float = 1.0,
+        dt_rank: Union[int, str] = 'auto',
+        d_conv: Optional[int] = None,
+        with_gate: bool = True,
+        mlp_ratio: float = 2.0,
+        gated_mlp: bool = True,
+        drop_path: float = 0.0,
+        norm_cfg: OptConfigType = None,
+        act_cfg: OptConfigType = None,
+        with_cp: bool = False,
+    ) -> None:
         super().__init__()
         norm_cfg = norm_cfg or dict(type='LN')
         act_cfg = act_cfg or dict(type='GELU')
@@ -169,7 +174,8 @@ class VSSBlock(nn.Module):
             ssm_ratio=ssm_ratio,
             dt_rank=dt_rank,
             with_gate=with_gate,
-            norm_cfg=norm_cfg)
+            norm_cfg=norm_cfg,
+        )
         if d_conv is not None:
             mixer_kwargs['d_conv'] = d_conv
         self.norm1 = build_norm_layer(norm_cfg, dim)[1]

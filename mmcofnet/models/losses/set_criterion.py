@@ -16,8 +16,9 @@ DEFAULT_ASSIGNER = dict(
     match_costs=[
         dict(type='FocalLossCost', weight=2.0),
         dict(type='BBoxL1Cost', weight=5.0, box_format='xywh'),
-        dict(type='IoUCost', iou_mode='giou', weight=2.0)
-    ])
+        dict(type='IoUCost', iou_mode='giou', weight=2.0),
+    ],
+)
 
 
 @MODELS.register_module()
@@ -38,14 +39,17 @@ class SetCriterion(nn.Module):
         loss_iou: IoU loss (GIoU) on boxes in pixels.
     """
 
-    def __init__(self,
-                 num_classes: int,
-                 assigner: ConfigType = DEFAULT_ASSIGNER,
-                 match_times: int = 1,
-                 loss_cls: ConfigType = dict(
-                     type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=2.0),
-                 loss_bbox: ConfigType = dict(type='L1Loss', loss_weight=5.0),
-                 loss_iou: ConfigType = dict(type='GIoULoss', loss_weight=2.0)) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        assigner: ConfigType = DEFAULT_ASSIGNER,
+        match_times: int = 1,
+        loss_cls: ConfigType = dict(
+            type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=2.0
+        ),
+        loss_bbox: ConfigType = dict(type='L1Loss', loss_weight=5.0),
+        loss_iou: ConfigType = dict(type='GIoULoss', loss_weight=2.0),
+    ) -> None:
         super().__init__()
         self.num_classes = num_classes
         self.assigner = TASK_UTILS.build(assigner)
@@ -54,8 +58,14 @@ class SetCriterion(nn.Module):
         self.loss_bbox = MODELS.build(loss_bbox)
         self.loss_iou = MODELS.build(loss_iou)
 
-    def forward(self, cls_logits: Tensor, boxes: Tensor, gts: InstanceList, img_metas: list[dict],
-                img_wh: Tensor) -> dict[str, Tensor]:
+    def forward(
+        self,
+        cls_logits: Tensor,
+        boxes: Tensor,
+        gts: InstanceList,
+        img_metas: list[dict],
+        img_wh: Tensor,
+    ) -> dict[str, Tensor]:
         """Losses of one set of predictions.
 
         Args:
@@ -69,13 +79,16 @@ class SetCriterion(nn.Module):
             dict[str, Tensor]: ``loss_cls``, ``loss_bbox``, ``loss_iou``, each averaged over the
             matched boxes of the batch.
         """
-        labels = torch.full(cls_logits.shape[:2], self.num_classes, dtype=torch.long,
-                            device=cls_logits.device)
+        labels = torch.full(
+            cls_logits.shape[:2], self.num_classes, dtype=torch.long, device=cls_logits.device
+        )
         target_boxes = torch.zeros_like(boxes)
         for i, (gt, meta) in enumerate(zip(gts, img_metas)):
             pred = InstanceData(scores=cls_logits[i].detach(), bboxes=boxes[i].detach())
-            repeated = InstanceData(bboxes=gt.bboxes.repeat(self.match_times, 1),
-                                    labels=gt.labels.repeat(self.match_times))
+            repeated = InstanceData(
+                bboxes=gt.bboxes.repeat(self.match_times, 1),
+                labels=gt.labels.repeat(self.match_times),
+            )
             gt_inds = self.assigner.assign(pred, repeated, img_meta=meta).gt_inds
             pos = gt_inds > 0
             matched = (gt_inds[pos] - 1) % max(len(gt), 1)
@@ -86,14 +99,17 @@ class SetCriterion(nn.Module):
         whwh = img_wh.repeat(1, 1, 2).expand_as(boxes)
         # One-hot targets keep mmdet's FocalLoss on its PyTorch path on every device (with class
         # indices on a GPU it calls mmcv's compiled op, which gives the same values).
-        cls_target = F.one_hot(labels, self.num_classes + 1)[..., :self.num_classes]
+        cls_target = F.one_hot(labels, self.num_classes + 1)[..., : self.num_classes]
         if isinstance(self.loss_cls, VarifocalLoss):  # quality-aware: the matched box's IoU
             iou = bbox_overlaps(boxes[pos].detach(), target_boxes[pos], is_aligned=True)
             cls_target = cls_target.to(cls_logits.dtype)
             cls_target[pos] *= iou[:, None]
         return dict(
-            loss_cls=self.loss_cls(cls_logits.flatten(0, 1), cls_target.flatten(0, 1),
-                                   avg_factor=num_pos),
-            loss_bbox=self.loss_bbox(boxes[pos] / whwh[pos], target_boxes[pos] / whwh[pos],
-                                     avg_factor=num_pos),
-            loss_iou=self.loss_iou(boxes[pos], target_boxes[pos], avg_factor=num_pos))
+            loss_cls=self.loss_cls(
+                cls_logits.flatten(0, 1), cls_target.flatten(0, 1), avg_factor=num_pos
+            ),
+            loss_bbox=self.loss_bbox(
+                boxes[pos] / whwh[pos], target_boxes[pos] / whwh[pos], avg_factor=num_pos
+            ),
+            loss_iou=self.loss_iou(boxes[pos], target_boxes[pos], avg_factor=num_pos),
+        )

@@ -1,4 +1,5 @@
 """ContinuousScaleField: a neck whose features exist at every continuous scale, not five levels."""
+
 from __future__ import annotations
 
 import math
@@ -72,36 +73,43 @@ class ContinuousScaleField(BaseModule):
         init_cfg: Initialisation config.
     """
 
-    def __init__(self,
-                 in_channels: Sequence[int],
-                 out_channels: int = 256,
-                 in_strides: Sequence[int] = (4, 8, 16, 32),
-                 out_scales: Sequence[float] = P3_P7_SCALES,
-                 top_down: bool = True,
-                 num_bands: int = 4,
-                 embed_dims: int = 64,
-                 siren_layers: int = 3,
-                 omega_0: float = 3.0,
-                 modulation_scale: float = 0.1,
-                 roi_size: int = 7,
-                 box_scale_ref: float = 8.0,
-                 conv_cfg: OptConfigType = None,
-                 norm_cfg: OptConfigType = None,
-                 act_cfg: OptConfigType = None,
-                 init_cfg: MultiConfig = dict(
-                     type='Xavier', layer='Conv2d', distribution='uniform')) -> None:
+    def __init__(
+        self,
+        in_channels: Sequence[int],
+        out_channels: int = 256,
+        in_strides: Sequence[int] = (4, 8, 16, 32),
+        out_scales: Sequence[float] = P3_P7_SCALES,
+        top_down: bool = True,
+        num_bands: int = 4,
+        embed_dims: int = 64,
+        siren_layers: int = 3,
+        omega_0: float = 3.0,
+        modulation_scale: float = 0.1,
+        roi_size: int = 7,
+        box_scale_ref: float = 8.0,
+        conv_cfg: OptConfigType = None,
+        norm_cfg: OptConfigType = None,
+        act_cfg: OptConfigType = None,
+        init_cfg: MultiConfig = dict(type='Xavier', layer='Conv2d', distribution='uniform'),
+    ) -> None:
         super().__init__(init_cfg=init_cfg)
         if len(in_channels) != len(in_strides):
-            raise ValueError(f'ContinuousScaleField: {len(in_channels)} in_channels but '
-                             f'{len(in_strides)} in_strides ({in_channels} vs {in_strides})')
+            raise ValueError(
+                f'ContinuousScaleField: {len(in_channels)} in_channels but '
+                f'{len(in_strides)} in_strides ({in_channels} vs {in_strides})'
+            )
         if any(b != 2 * a for a, b in zip(in_strides, in_strides[1:])):
-            raise ValueError(f'ContinuousScaleField: in_strides={tuple(in_strides)} must double '
-                             'from level to level')
+            raise ValueError(
+                f'ContinuousScaleField: in_strides={tuple(in_strides)} must double '
+                'from level to level'
+            )
         scales = [float(s) for s in out_scales]
         if not scales or min(scales) < stride_to_scale(in_strides[0]):
-            raise ValueError(f'ContinuousScaleField: out_scales={tuple(out_scales)} must be '
-                             f'non-empty and >= the finest level scale '
-                             f'{stride_to_scale(in_strides[0]):.4f} (stride {in_strides[0]})')
+            raise ValueError(
+                f'ContinuousScaleField: out_scales={tuple(out_scales)} must be '
+                f'non-empty and >= the finest level scale '
+                f'{stride_to_scale(in_strides[0]):.4f} (stride {in_strides[0]})'
+            )
         self.in_channels = list(in_channels)
         self.out_channels = out_channels
         self.in_strides = list(in_strides)
@@ -113,22 +121,29 @@ class ContinuousScaleField(BaseModule):
 
         conv_kwargs = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
         self.lateral_convs = nn.ModuleList(
-            ConvModule(c, out_channels, 1, inplace=False, **conv_kwargs) for c in in_channels)
-        self.smooth_convs = nn.ModuleList(
-            ConvModule(out_channels, out_channels, 3, padding=1, inplace=False, **conv_kwargs)
-            for _ in in_channels) if top_down else None
+            ConvModule(c, out_channels, 1, inplace=False, **conv_kwargs) for c in in_channels
+        )
+        self.smooth_convs = (
+            nn.ModuleList(
+                ConvModule(out_channels, out_channels, 3, padding=1, inplace=False, **conv_kwargs)
+                for _ in in_channels
+            )
+            if top_down
+            else None
+        )
         # Extra octaves above the coarsest input level, enough for the largest output scale.
         coarsest = stride_to_scale(in_strides[-1])
         num_extra = max(0, math.ceil(round((max(scales) - coarsest) * 3, 6)))
         self.extra_convs = nn.ModuleList(
-            nn.Conv2d(out_channels, out_channels, 3, stride=2, padding=1)
-            for _ in range(num_extra))
-        extra_strides = [in_strides[-1] * 2**(k + 1) for k in range(num_extra)]
+            nn.Conv2d(out_channels, out_channels, 3, stride=2, padding=1) for _ in range(num_extra)
+        )
+        extra_strides = [in_strides[-1] * 2 ** (k + 1) for k in range(num_extra)]
         self.level_strides = self.in_strides + extra_strides
         self.register_buffer(
             'level_scales',
             torch.tensor([stride_to_scale(s) for s in self.level_strides], dtype=torch.float32),
-            persistent=False)
+            persistent=False,
+        )
 
         self.scale_embed = ScaleEmbedding(num_bands, embed_dims, siren_layers, omega_0)
         self.film = nn.Linear(embed_dims, 2 * out_channels)
@@ -152,16 +167,19 @@ class ContinuousScaleField(BaseModule):
             list[Tensor]: ``[B, out_channels, H_l, W_l]`` per level, finest first.
         """
         if len(feats) != len(self.in_channels):
-            raise ValueError(f'ContinuousScaleField: expected {len(self.in_channels)} feature '
-                             f'maps (in_channels={self.in_channels}), got {len(feats)}')
+            raise ValueError(
+                f'ContinuousScaleField: expected {len(self.in_channels)} feature '
+                f'maps (in_channels={self.in_channels}), got {len(feats)}'
+            )
         levels = [conv(x) for conv, x in zip(self.lateral_convs, feats)]
         if self.top_down:
             for i in range(len(levels) - 1, 0, -1):
                 levels[i - 1] = levels[i - 1] + F.interpolate(
-                    levels[i], size=levels[i - 1].shape[-2:], mode='nearest')
+                    levels[i], size=levels[i - 1].shape[-2:], mode='nearest'
+                )
             levels = [conv(x) for conv, x in zip(self.smooth_convs, levels)]
         max_scale = max(self.out_scales) if max_scale is None else max_scale
-        num_extra = int((self.level_scales[len(feats):] <= max_scale + 1e-6).sum())
+        num_extra = int((self.level_scales[len(feats) :] <= max_scale + 1e-6).sum())
         for k, conv in enumerate(self.extra_convs[:num_extra]):
             levels.append(conv(levels[-1] if k == 0 else F.relu(levels[-1])))
         return levels
@@ -285,7 +303,7 @@ class ContinuousScaleField(BaseModule):
             Callable: ``boxes [B, N, 4]`` (xyxy, input pixels) ->
             ``[B, N, out_channels, roi_size, roi_size]``.
         """
-        levels = list(levels[:len(self.in_strides)])
+        levels = list(levels[: len(self.in_strides)])
         batch, channels = levels[0].shape[:2]
         heights = [lvl.shape[-2] for lvl in levels]
         widths = [lvl.shape[-1] for lvl in levels]
@@ -297,13 +315,16 @@ class ContinuousScaleField(BaseModule):
         for count in pixels[:-1]:
             offsets.append(offsets[-1] + count)
         device = levels[0].device
-        level_info = torch.tensor([self.in_strides[:len(levels)], heights, widths, offsets],
-                                  device=device)  # [4, L]: stride, H, W, offset
+        level_info = torch.tensor(
+            [self.in_strides[: len(levels)], heights, widths, offsets], device=device
+        )  # [4, L]: stride, H, W, offset
 
         def sample(boxes: Tensor) -> Tensor:
             if boxes.dim() != 3 or boxes.shape[-1] != 4 or boxes.shape[0] != batch:
-                raise ValueError(f'ContinuousScaleField.sample: boxes must be [B={batch}, N, 4],'
-                                 f' got {tuple(boxes.shape)}')
+                raise ValueError(
+                    f'ContinuousScaleField.sample: boxes must be [B={batch}, N, 4],'
+                    f' got {tuple(boxes.shape)}'
+                )
             n, r = boxes.shape[1], self.roi_size
             scales = self.box_scales(boxes)  # [B, N]
             lower, upper, weight = self._bracket(scales, len(levels))
@@ -318,12 +339,19 @@ class ContinuousScaleField(BaseModule):
             base = offset + torch.arange(batch, device=device)[:, None, None] * sum(pixels)
             rows = [(y0, 1 - wy), (y1, wy)]  # [B, N, 2, R(y)] each
             cols = [(x0, 1 - wx), (x1, wx)]  # [B, N, 2, R(x)] each
-            index = torch.stack([
-                base[..., None, None] + (yi * width[..., None])[..., :, None] + xi[..., None, :]
-                for yi, _ in rows for xi, _ in cols], dim=-1)  # [B, N, 2, R, R, 4]
+            index = torch.stack(
+                [
+                    base[..., None, None] + (yi * width[..., None])[..., :, None] + xi[..., None, :]
+                    for yi, _ in rows
+                    for xi, _ in cols
+                ],
+                dim=-1,
+            )  # [B, N, 2, R, R, 4]
             blend = torch.stack([1 - weight, weight], dim=-1)  # [B, N, 2]
-            taps = torch.stack([wyi[..., :, None] * wxi[..., None, :]
-                                for _, wyi in rows for _, wxi in cols], dim=-1)
+            taps = torch.stack(
+                [wyi[..., :, None] * wxi[..., None, :] for _, wyi in rows for _, wxi in cols],
+                dim=-1,
+            )
             taps = taps * blend[..., None, None, None]  # [B, N, 2, R, R, 4]
             # One bag of 8 weighted taps per bin: gather and weighted sum in one fused kernel.
             index = index.permute(0, 1, 3, 4, 2, 5).reshape(-1, 8)
@@ -347,7 +375,7 @@ class ContinuousScaleField(BaseModule):
         Returns:
             Tensor: ``[B, N, out_channels, roi_size, roi_size]``.
         """
-        levels = levels[:len(self.in_strides)]
+        levels = levels[: len(self.in_strides)]
         b, n = boxes.shape[:2]
         r = self.roi_size
         scales = self.box_scales(boxes)  # [B, N]
@@ -357,15 +385,22 @@ class ContinuousScaleField(BaseModule):
         ys = boxes[..., 1:2] + grid_frac * (boxes[..., 3:4] - boxes[..., 1:2])
         out = boxes.new_zeros(b, n, self.out_channels, r, r)
         for index, (level, stride) in enumerate(zip(levels, self.in_strides)):
-            w_level = torch.where(lower == index, 1 - weight, boxes.new_zeros(())) + \
-                torch.where(upper == index, weight, boxes.new_zeros(()))
+            w_level = torch.where(lower == index, 1 - weight, boxes.new_zeros(())) + torch.where(
+                upper == index, weight, boxes.new_zeros(())
+            )
             h_l, w_l = level.shape[-2:]
             gx = 2 * xs / (stride * w_l) - 1  # align_corners=False: -1/+1 are the outer edges
             gy = 2 * ys / (stride * h_l) - 1
-            grid = torch.stack(torch.broadcast_tensors(gx[:, :, None, :], gy[:, :, :, None]),
-                               dim=-1)  # [B, N, R(y), R(x), 2]
-            sampled = F.grid_sample(level, grid.view(b, n * r, r, 2), mode='bilinear',
-                                    padding_mode='border', align_corners=False)
+            grid = torch.stack(
+                torch.broadcast_tensors(gx[:, :, None, :], gy[:, :, :, None]), dim=-1
+            )  # [B, N, R(y), R(x), 2]
+            sampled = F.grid_sample(
+                level,
+                grid.view(b, n * r, r, 2),
+                mode='bilinear',
+                padding_mode='border',
+                align_corners=False,
+            )
             sampled = sampled.view(b, -1, n, r, r).permute(0, 2, 1, 3, 4)  # [B, N, C, R, R]
             out = out + w_level[..., None, None, None] * sampled
         gamma, beta = self.modulation(scales)

@@ -1,4 +1,5 @@
 """Scale embedding psi(s) = SIREN(Fourier(s)) of the Continuous Scale Field."""
+
 from __future__ import annotations
 
 import math
@@ -18,7 +19,7 @@ def scale_to_stride(scale: float | Tensor) -> float | Tensor:
     """Inverse of :func:`stride_to_scale`: stride = 4 * 2 ** (3 s)."""
     if isinstance(scale, Tensor):
         return 4 * torch.exp2(3 * scale)
-    return 4 * 2**(3 * scale)
+    return 4 * 2 ** (3 * scale)
 
 
 class FourierScaleEncoding(nn.Module):
@@ -39,7 +40,8 @@ class FourierScaleEncoding(nn.Module):
             raise ValueError(f'FourierScaleEncoding: num_bands={num_bands} must be >= 1')
         self.num_bands = num_bands
         self.register_buffer(
-            'freqs', math.pi * 2.0**torch.arange(num_bands, dtype=torch.float32), persistent=False)
+            'freqs', math.pi * 2.0 ** torch.arange(num_bands, dtype=torch.float32), persistent=False
+        )
 
     @property
     def out_channels(self) -> int:
@@ -53,8 +55,7 @@ class FourierScaleEncoding(nn.Module):
 class SineLayer(nn.Module):
     """Linear layer followed by sin(omega_0 x), with SIREN's initialisation (Sitzmann 2020)."""
 
-    def __init__(self, in_features: int, out_features: int, omega_0: float,
-                 is_first: bool) -> None:
+    def __init__(self, in_features: int, out_features: int, omega_0: float, is_first: bool) -> None:
         super().__init__()
         self.omega_0 = omega_0
         self.linear = nn.Linear(in_features, out_features)
@@ -78,15 +79,27 @@ class SirenMLP(nn.Module):
         omega_0: Frequency factor of the sine activations.
     """
 
-    def __init__(self, in_features: int, hidden_features: int = 64, num_layers: int = 3,
-                 omega_0: float = 30.0) -> None:
+    def __init__(
+        self,
+        in_features: int,
+        hidden_features: int = 64,
+        num_layers: int = 3,
+        omega_0: float = 30.0,
+    ) -> None:
         super().__init__()
         if num_layers < 1:
             raise ValueError(f'SirenMLP: num_layers={num_layers} must be >= 1')
-        self.layers = nn.Sequential(*[
-            SineLayer(in_features if i == 0 else hidden_features, hidden_features, omega_0,
-                      is_first=i == 0) for i in range(num_layers)
-        ])
+        self.layers = nn.Sequential(
+            *[
+                SineLayer(
+                    in_features if i == 0 else hidden_features,
+                    hidden_features,
+                    omega_0,
+                    is_first=i == 0,
+                )
+                for i in range(num_layers)
+            ]
+        )
         self.out_features = hidden_features
 
     def forward(self, x: Tensor) -> Tensor:
@@ -103,8 +116,13 @@ class ScaleEmbedding(nn.Module):
         input ``[...]`` -> output ``[..., hidden_features]``.
     """
 
-    def __init__(self, num_bands: int = 4, hidden_features: int = 64, num_layers: int = 3,
-                 omega_0: float = 3.0) -> None:
+    def __init__(
+        self,
+        num_bands: int = 4,
+        hidden_features: int = 64,
+        num_layers: int = 3,
+        omega_0: float = 3.0,
+    ) -> None:
         super().__init__()
         self.fourier = FourierScaleEncoding(num_bands)
         self.siren = SirenMLP(self.fourier.out_channels, hidden_features, num_layers, omega_0)

@@ -1,4 +1,5 @@
 """Boxes as diffusion signals: (cx, cy, w, h) normalised to [0, 1], scaled to [-scale, scale]."""
+
 from __future__ import annotations
 
 import math
@@ -33,14 +34,16 @@ def decode_boxes(signal: Tensor, img_wh: Tensor, scale: float) -> Tensor:
 def timestep_embedding(t: Tensor, dims: int, max_period: float = 10000.0) -> Tensor:
     """Sinusoidal embedding of (diffusion) steps: ``[B]`` -> ``[B, dims]`` (sin | cos)."""
     half = dims // 2
-    freqs = torch.exp(-math.log(max_period) *
-                      torch.arange(half, device=t.device, dtype=torch.float32) / half)
+    freqs = torch.exp(
+        -math.log(max_period) * torch.arange(half, device=t.device, dtype=torch.float32) / half
+    )
     args = t.float()[:, None] * freqs
     return torch.cat([args.sin(), args.cos()], dim=-1)
 
 
-def random_boxes(num: int, generator: torch.Generator | None = None,
-                 device: torch.device | str = 'cpu') -> Tensor:
+def random_boxes(
+    num: int, generator: torch.Generator | None = None, device: torch.device | str = 'cpu'
+) -> Tensor:
     """Random normalised (cx, cy, w, h) boxes, as DiffusionDet pads ground truth: ``[num, 4]``."""
     boxes = torch.randn(num, 4, generator=generator, device=device) / 6 + 0.5
     boxes[:, 2:] = boxes[:, 2:].clamp(min=1e-4)

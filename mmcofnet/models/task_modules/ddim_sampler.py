@@ -41,8 +41,14 @@ class DDIMBoxSampler:
         self.schedule = schedule
         self.snr_scale = snr_scale
 
-    def __call__(self, denoise: Denoiser, img_wh: Tensor, num_boxes: int, cfg: ConfigDict,
-                 peaks: PeakFinder | None = None) -> list[tuple[Tensor, Tensor]]:
+    def __call__(
+        self,
+        denoise: Denoiser,
+        img_wh: Tensor,
+        num_boxes: int,
+        cfg: ConfigDict,
+        peaks: PeakFinder | None = None,
+    ) -> list[tuple[Tensor, Tensor]]:
         """Samples ``num_boxes`` boxes per image in ``cfg.sampling_steps`` steps.
 
         Args:
@@ -60,14 +66,15 @@ class DDIMBoxSampler:
         generators = [torch.Generator(device).manual_seed(int(cfg.seed)) for _ in img_wh]
 
         def normal() -> Tensor:  # one stream per image: results do not depend on the batch
-            return torch.stack([
-                torch.randn(num_boxes, 4, generator=g, device=device) for g in generators
-            ])
+            return torch.stack(
+                [torch.randn(num_boxes, 4, generator=g, device=device) for g in generators]
+            )
 
         use_prior = peaks is not None and cfg.prior_proposals > 0
         x_t, steps, spare = normal(), [], None
         timesteps = self.schedule.ddim_timesteps(
-            int(cfg.sampling_steps), int(cfg.prior_t) if use_prior else None)
+            int(cfg.sampling_steps), int(cfg.prior_t) if use_prior else None
+        )
         if use_prior:
             # The strongest peaks start the first boxes; with renewal, the next ones (enough for
             # every box of every later step) wait for the boxes that renewal drops.
@@ -79,7 +86,7 @@ class DDIMBoxSampler:
             x_t = torch.cat([boxes[:, :num_prior], x_t[:, num_prior:]], dim=1)
             spare = _PeakQueue(boxes[:, num_prior:], (heat[:, num_prior:] > 0).sum(dim=1))
         for t, t_next in timesteps:
-            tt = torch.full((len(img_wh), ), t, dtype=torch.long, device=device)
+            tt = torch.full((len(img_wh),), t, dtype=torch.long, device=device)
             cls_logits, boxes, noise = denoise(decode_boxes(x_t, img_wh, scale), tt, x_t)
             steps.append((cls_logits, boxes))
             if t_next < 0:
@@ -87,8 +94,9 @@ class DDIMBoxSampler:
             x0 = encode_boxes(boxes, img_wh, scale).clamp(-scale, scale)
             if noise is None:
                 noise = self.schedule.noise_from_x0(x_t, tt, x0)
-            x_t = self.schedule.ddim_step(x0, noise, t, t_next, cfg.eta,
-                                          normal() if cfg.eta > 0 else None)
+            x_t = self.schedule.ddim_step(
+                x0, noise, t, t_next, cfg.eta, normal() if cfg.eta > 0 else None
+            )
             if cfg.box_renewal:  # low-score boxes start again: at unused peaks, or from noise
                 renew = cls_logits.sigmoid().amax(dim=-1) <= cfg.renewal_thr  # [B, N]
                 fresh = normal() if spare is None else spare.take(renew, normal())

@@ -1,4 +1,5 @@
 """DDPM noise schedules, forward diffusion ``q_sample`` and DDIM steps (for box diffusion)."""
+
 from __future__ import annotations
 
 import math
@@ -13,7 +14,7 @@ def cosine_betas(num_timesteps: int, s: float = 0.008) -> Tensor:
     alpha_bar(t) = f(t) / f(0) with f(t) = cos(((t / T) + s) / (1 + s) * pi / 2) ** 2.
     """
     t = torch.linspace(0, num_timesteps, num_timesteps + 1, dtype=torch.float64)
-    f = torch.cos(((t / num_timesteps) + s) / (1 + s) * math.pi / 2)**2
+    f = torch.cos(((t / num_timesteps) + s) / (1 + s) * math.pi / 2) ** 2
     alphas_cumprod = f / f[0]
     return (1 - alphas_cumprod[1:] / alphas_cumprod[:-1]).clamp(0, 0.999)
 
@@ -34,11 +35,13 @@ class NoiseSchedule(nn.Module):
         beta_start, beta_end: Range of the linear schedule.
     """
 
-    def __init__(self,
-                 num_timesteps: int = 1000,
-                 schedule: str = 'cosine',
-                 beta_start: float = 1e-4,
-                 beta_end: float = 0.02) -> None:
+    def __init__(
+        self,
+        num_timesteps: int = 1000,
+        schedule: str = 'cosine',
+        beta_start: float = 1e-4,
+        beta_end: float = 0.02,
+    ) -> None:
         super().__init__()
         if schedule == 'cosine':
             betas = cosine_betas(num_timesteps)
@@ -84,13 +87,15 @@ class NoiseSchedule(nn.Module):
         times = torch.linspace(-1, t_start, steps + 1).long().tolist()[::-1]
         return list(zip(times[:-1], times[1:]))
 
-    def ddim_step(self,
-                  x0: Tensor,
-                  noise: Tensor,
-                  t: int,
-                  t_next: int,
-                  eta: float = 0.0,
-                  fresh_noise: Tensor | None = None) -> Tensor:
+    def ddim_step(
+        self,
+        x0: Tensor,
+        noise: Tensor,
+        t: int,
+        t_next: int,
+        eta: float = 0.0,
+        fresh_noise: Tensor | None = None,
+    ) -> Tensor:
         """One DDIM update (Song et al., 2021) from step ``t`` to ``t_next`` (-1 returns ``x0``).
 
         Args:

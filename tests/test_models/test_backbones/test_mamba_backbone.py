@@ -1,4 +1,5 @@
 """MambaBackbone: presets, strides, any input size, freezing, checkpointing, VMamba weights."""
+
 import math
 import re
 
@@ -63,14 +64,15 @@ def test_invalid_arguments():
     with pytest.raises(KeyError, match='block_type'):
         MambaBackbone(block_type='attention')
     with pytest.raises(ValueError, match='same length'):
-        MambaBackbone(dims=(8, 16), depths=(1, ))
+        MambaBackbone(dims=(8, 16), depths=(1,))
 
 
 def test_drop_path_rises_linearly():
     model = MambaBackbone(arch='small', drop_path_rate=0.3, d_state=2)
     rates = [
         getattr(block.drop_path, 'drop_prob', getattr(block.drop_path, 'p', 0.0))
-        for stage in model.stages for block in stage.blocks
+        for stage in model.stages
+        for block in stage.blocks
     ]
     torch.testing.assert_close(torch.tensor(rates), torch.linspace(0, 0.3, 10))
 
@@ -98,8 +100,7 @@ def test_with_cp_gives_equal_outputs_and_grads():
     for m in (model, model_cp):
         outs = m(x.clone().requires_grad_())
         sum(out.sum() for out in outs).backward()
-        results.append(([out.detach() for out in outs],
-                        [p.grad for p in m.parameters()]))
+        results.append(([out.detach() for out in outs], [p.grad for p in m.parameters()]))
     for a, b in zip(results[0][0] + results[0][1], results[1][0] + results[1][1]):
         torch.testing.assert_close(a, b)
 
@@ -126,7 +127,7 @@ def vmamba_name(key: str) -> str:
     if m := re.match(r'patch_embed\.(\w+)\.(.+)', key):
         return f'patch_embed.{stem[m[1]]}.{m[2]}'
     if m := re.match(r'stages\.(\d+)\.downsample\.(conv|norm)\.(.+)', key):
-        return f"layers.{int(m[1]) - 1}.downsample.{1 if m[2] == 'conv' else 3}.{m[3]}"
+        return f'layers.{int(m[1]) - 1}.downsample.{1 if m[2] == "conv" else 3}.{m[3]}'
     if m := re.match(r'stages\.(\d+)\.blocks\.(\d+)\.(.+)', key):
         rest = m[3].replace('norm1.', 'norm.').replace('mixer.ssm.', 'op.')
         return f'layers.{m[1]}.blocks.{m[2]}.{rest.replace("mixer.", "op.")}'

@@ -1,4 +1,5 @@
 """Cross scan/merge, causal conv1d and the selective-scan blocks (SS2D, MambaBlock, VSSBlock)."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -63,8 +64,8 @@ def test_cross_merge_is_adjoint_of_cross_scan_and_differentiable():
     torch.testing.assert_close(lhs, rhs)
     # Merging the scan of x visits every pixel once per direction.
     torch.testing.assert_close(cross_merge(cross_scan(x).view(2, 4, 3, 5, 6)), 4 * x.flatten(2))
-    assert torch.autograd.gradcheck(cross_scan, (x, ))
-    assert torch.autograd.gradcheck(cross_merge, (ys.clone().requires_grad_(), ))
+    assert torch.autograd.gradcheck(cross_scan, (x,))
+    assert torch.autograd.gradcheck(cross_merge, (ys.clone().requires_grad_(),))
 
 
 def test_causal_conv1d_is_causal_and_matches_padded_conv():
@@ -79,17 +80,17 @@ def test_causal_conv1d_is_causal_and_matches_padded_conv():
 
     t = 11
     x_future = x.clone()
-    x_future[..., t + 1:] = torch.randn_like(x_future[..., t + 1:])
+    x_future[..., t + 1 :] = torch.randn_like(x_future[..., t + 1 :])
     out_future = causal_conv1d(x_future, weight, bias)
-    torch.testing.assert_close(out_future[..., :t + 1], out[..., :t + 1], rtol=0, atol=0)
-    assert not torch.allclose(out_future[..., t + 1:], out[..., t + 1:])
+    torch.testing.assert_close(out_future[..., : t + 1], out[..., : t + 1], rtol=0, atol=0)
+    assert not torch.allclose(out_future[..., t + 1 :], out[..., t + 1 :])
 
 
 def test_ssm_init_follows_mamba():
     ssm = DirectionalSSM(d_inner=8, num_directions=4, d_state=5, dt_rank=2)
     assert ssm.x_proj_weight.shape == (4, 2 + 2 * 5, 8)
     assert ssm.dt_projs_weight.shape == (4, 8, 2)
-    torch.testing.assert_close(ssm.A_logs, torch.log(torch.arange(1., 6.)).repeat(32, 1))
+    torch.testing.assert_close(ssm.A_logs, torch.log(torch.arange(1.0, 6.0)).repeat(32, 1))
     torch.testing.assert_close(ssm.Ds, torch.ones(32))
     dt = F.softplus(ssm.dt_projs_bias)
     assert dt.shape == (4, 8)
@@ -109,8 +110,15 @@ def test_grouped_ssm_equals_one_scan_per_direction():
         delta = torch.einsum('dr,brl->bdl', ssm.dt_projs_weight[k], dt)
         rows = slice(k * d, (k + 1) * d)
         expected = selective_scan_ref(
-            xs[:, k], delta, -torch.exp(ssm.A_logs[rows]), B, C, D=ssm.Ds[rows],
-            delta_bias=ssm.dt_projs_bias[k], delta_softplus=True)
+            xs[:, k],
+            delta,
+            -torch.exp(ssm.A_logs[rows]),
+            B,
+            C,
+            D=ssm.Ds[rows],
+            delta_bias=ssm.dt_projs_bias[k],
+            delta_softplus=True,
+        )
         torch.testing.assert_close(out[:, k], expected, rtol=1e-4, atol=1e-5)
 
 
@@ -141,8 +149,14 @@ def test_ss2d_without_gate():
 @pytest.mark.parametrize('mixer_type', ['ss2d', 'mamba'])
 @pytest.mark.parametrize('mlp_ratio, gated_mlp', [(4.0, True), (2.0, False), (0, True)])
 def test_vss_block_shapes_and_grads(mixer_type, mlp_ratio, gated_mlp):
-    block = VSSBlock(16, mixer_type=mixer_type, d_state=4, mlp_ratio=mlp_ratio,
-                     gated_mlp=gated_mlp, drop_path=0.1)
+    block = VSSBlock(
+        16,
+        mixer_type=mixer_type,
+        d_state=4,
+        mlp_ratio=mlp_ratio,
+        gated_mlp=gated_mlp,
+        drop_path=0.1,
+    )
     assert hasattr(block, 'mlp') == (mlp_ratio > 0)
     x = torch.randn(2, 6, 5, 16, requires_grad=True)
     out = block(x)
@@ -159,7 +173,7 @@ def test_vss_block_gradients_are_exact(mixer_type):
     torch.manual_seed(0)
     block = VSSBlock(4, mixer_type=mixer_type, d_state=2, ssm_ratio=1.0, mlp_ratio=1.0).double()
     x = torch.randn(1, 3, 2, 4, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(block, (x, ), eps=1e-6, atol=1e-5)
+    assert torch.autograd.gradcheck(block, (x,), eps=1e-6, atol=1e-5)
 
 
 def test_vss_block_checkpointing_gives_equal_outputs_and_grads():

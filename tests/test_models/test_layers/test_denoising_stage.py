@@ -1,4 +1,5 @@
 """The denoiser's layers: BoxRoIAttention equals torch's multi-head attention; stage shapes."""
+
 import pytest
 import torch
 from torch import nn
@@ -40,8 +41,15 @@ def test_box_roi_attention_refuses_indivisible_heads():
 
 @pytest.mark.parametrize('time_dims', [0, 64])
 def test_denoising_stage_shapes(time_dims):
-    stage = DenoisingStage(feat_channels=12, embed_dims=32, num_heads=4, ffn_dims=64, roi_size=3,
-                           num_classes=5, time_dims=time_dims)
+    stage = DenoisingStage(
+        feat_channels=12,
+        embed_dims=32,
+        num_heads=4,
+        ffn_dims=64,
+        roi_size=3,
+        num_classes=5,
+        time_dims=time_dims,
+    )
     query, roi = torch.randn(2, 6, 32), torch.randn(2, 6, 12, 3, 3)
     time_emb = torch.randn(2, time_dims) if time_dims else None
     new_query, cls_logits, boxes = stage(query, roi, time_emb)

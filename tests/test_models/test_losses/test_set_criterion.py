@@ -25,8 +25,11 @@ def test_match_times_assigns_each_ground_truth_several_boxes():
     criterion = SetCriterion(num_classes=3, match_times=3)
     criterion.loss_cls = _RecordTargets(criterion.loss_cls)
     boxes = torch.tensor([[0, 0, 10, 10]], dtype=torch.float32).repeat(1, 12, 1)
-    gts = [InstanceData(bboxes=torch.tensor([[10.0, 10, 20, 18], [30, 5, 40, 30]]),
-                        labels=torch.tensor([1, 2]))]
+    gts = [
+        InstanceData(
+            bboxes=torch.tensor([[10.0, 10, 20, 18], [30, 5, 40, 30]]), labels=torch.tensor([1, 2])
+        )
+    ]
     criterion(torch.zeros(1, 12, 3), boxes, gts, METAS, IMG_WH)
     onehot = criterion.loss_cls.targets  # [12, 3]; background rows are all zero
     assert onehot.sum(0).tolist() == [0, 3, 3] and (onehot.sum(1) == 0).sum() == 6
@@ -38,8 +41,10 @@ def test_one_hot_class_targets_give_mmdets_focal_loss_on_class_indices():
     logits = torch.randn(10, 3)
     labels = torch.tensor([0, 3, 3, 1, 2, 3, 0, 3, 3, 2])  # 3 = background
     onehot = torch.nn.functional.one_hot(labels, 4)[:, :3]
-    torch.testing.assert_close(criterion.loss_cls(logits, onehot, avg_factor=4.0),
-                               criterion.loss_cls(logits, labels, avg_factor=4.0))
+    torch.testing.assert_close(
+        criterion.loss_cls(logits, onehot, avg_factor=4.0),
+        criterion.loss_cls(logits, labels, avg_factor=4.0),
+    )
 
 
 def test_box_losses_are_zero_on_exact_boxes_and_grow_with_the_error():
@@ -57,10 +62,10 @@ def test_box_losses_are_zero_on_exact_boxes_and_grow_with_the_error():
 
 def test_varifocal_class_targets_are_the_matched_boxes_iou():
     criterion = SetCriterion(
-        num_classes=3, loss_cls=dict(type='VarifocalLoss', use_sigmoid=True, loss_weight=2.0))
+        num_classes=3, loss_cls=dict(type='VarifocalLoss', use_sigmoid=True, loss_weight=2.0)
+    )
     seen = {}
-    criterion.loss_cls.register_forward_hook(
-        lambda module, args, out: seen.update(target=args[1]))
+    criterion.loss_cls.register_forward_hook(lambda module, args, out: seen.update(target=args[1]))
     # Every box is the object shifted 2 px to the right: IoU 64 / 96 with it.
     boxes = torch.tensor([[12.0, 10, 22, 18]]).repeat(1, 12, 1)
     gts = [InstanceData(bboxes=torch.tensor([[10.0, 10, 20, 18]]), labels=torch.tensor([1]))]

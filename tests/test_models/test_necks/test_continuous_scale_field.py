@@ -1,4 +1,5 @@
 """ContinuousScaleField: shapes, level reproduction, continuity, gradients, drop-in use."""
+
 import pytest
 import torch
 from mmdet.registry import MODELS
@@ -24,8 +25,9 @@ def make_feats(batch=2, size=(64, 96)):
 
 def make_neck(**kwargs):
     torch.manual_seed(1)
-    cfg = dict(type='ContinuousScaleField', in_channels=IN_CHANNELS, out_channels=16,
-               modulation_scale=1.0)
+    cfg = dict(
+        type='ContinuousScaleField', in_channels=IN_CHANNELS, out_channels=16, modulation_scale=1.0
+    )
     cfg.update(kwargs)
     neck = MODELS.build(cfg)
     neck.init_weights()
@@ -69,8 +71,14 @@ def test_level_scale_reproduces_the_level_up_to_modulation():
 
 
 def test_untrained_modulation_is_identity():
-    neck = MODELS.build(dict(type='ContinuousScaleField', in_channels=IN_CHANNELS, out_channels=16,
-                             out_scales=(1 / 3,)))
+    neck = MODELS.build(
+        dict(
+            type='ContinuousScaleField',
+            in_channels=IN_CHANNELS,
+            out_channels=16,
+            out_scales=(1 / 3,),
+        )
+    )
     neck.init_weights()
     feats = make_feats()
     with torch.no_grad():
@@ -84,8 +92,14 @@ def test_modulation_scale_slows_the_modulation_under_adam():
     swings = []
     for scale in (1.0, 0.1):
         torch.manual_seed(1)
-        neck = MODELS.build(dict(type='ContinuousScaleField', in_channels=IN_CHANNELS,
-                                 out_channels=16, modulation_scale=scale))
+        neck = MODELS.build(
+            dict(
+                type='ContinuousScaleField',
+                in_channels=IN_CHANNELS,
+                out_channels=16,
+                modulation_scale=scale,
+            )
+        )
         neck.init_weights()
         optimizer = torch.optim.Adam(neck.parameters(), lr=1e-2)
         sum(out.square().mean() for out in neck(feats)).backward()
@@ -132,8 +146,12 @@ def test_query_100_scales_shape():
 def test_sample_returns_per_box_features_at_box_scale():
     neck = make_neck(roi_size=5)
     feats = make_feats(size=(64, 96))
-    boxes = torch.tensor([[[10., 10., 18., 18.], [20., 8., 60., 48.], [0., 0., 96., 64.]],
-                          [[5., 5., 9., 9.], [30., 30., 40., 36.], [1., 2., 3., 4.]]])
+    boxes = torch.tensor(
+        [
+            [[10.0, 10.0, 18.0, 18.0], [20.0, 8.0, 60.0, 48.0], [0.0, 0.0, 96.0, 64.0]],
+            [[5.0, 5.0, 9.0, 9.0], [30.0, 30.0, 40.0, 36.0], [1.0, 2.0, 3.0, 4.0]],
+        ]
+    )
     with torch.no_grad():
         out = neck.sample(feats, boxes)
         scales = neck.box_scales(boxes)
@@ -146,17 +164,19 @@ def test_sample_returns_per_box_features_at_box_scale():
 
 def test_sample_at_a_level_scale_equals_roi_align_on_that_level():
     from mmcv.ops import roi_align
+
     neck = make_neck(roi_size=4)
     feats = make_feats(batch=1)
-    box = torch.tensor([[[16., 8., 48., 40.]]])  # 32 px -> scale 2/3 (stride 16), level 2
+    box = torch.tensor([[[16.0, 8.0, 48.0, 40.0]]])  # 32 px -> scale 2/3 (stride 16), level 2
     with torch.no_grad():
         levels = neck.build_levels(feats)
         out = neck.box_sampler(levels)(box)[0, 0]
         rois = torch.cat([torch.zeros(1, 1), box[0]], dim=1)
         ref = roi_align(levels[2], rois, (4, 4), 1 / 16, 1, 'avg', True)[0]
         gamma, beta = neck.modulation(torch.tensor(2 / 3))
-    torch.testing.assert_close(out, ref * (1 + gamma[:, None, None]) + beta[:, None, None],
-                               atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(
+        out, ref * (1 + gamma[:, None, None]) + beta[:, None, None], atol=1e-5, rtol=1e-4
+    )
 
 
 @pytest.mark.parametrize('batch', [1, 3])
@@ -165,16 +185,17 @@ def test_box_sampler_matches_the_grid_sample_reference(batch):
     feats = [f.requires_grad_() for f in make_feats(batch=batch, size=(64, 96))]
     torch.manual_seed(2)
     # Sub-pixel to larger-than-the-image boxes, some partly outside (border clamping).
-    xy = torch.rand(batch, 40, 2) * torch.tensor([110., 80.]) - 8
-    boxes = torch.cat([xy, xy + torch.rand(batch, 40, 2)**3 * 120 + 0.2], dim=-1)
+    xy = torch.rand(batch, 40, 2) * torch.tensor([110.0, 80.0]) - 8
+    boxes = torch.cat([xy, xy + torch.rand(batch, 40, 2) ** 3 * 120 + 0.2], dim=-1)
     levels = neck.build_levels(feats, max_scale=0.0)
     fast = neck.box_sampler(levels)(boxes)
     ref = neck.sample_levels_reference(levels, boxes)
     assert fast.shape == ref.shape == (batch, 40, 16, 5, 5)
     torch.testing.assert_close(fast, ref, atol=1e-5, rtol=1e-5)
     weights = torch.randn_like(ref)
-    grads = [torch.autograd.grad((out * weights).sum(), feats, retain_graph=True)
-             for out in (fast, ref)]
+    grads = [
+        torch.autograd.grad((out * weights).sum(), feats, retain_graph=True) for out in (fast, ref)
+    ]
     for fast_grad, ref_grad in zip(*grads):
         torch.testing.assert_close(fast_grad, ref_grad, atol=1e-5, rtol=1e-5)
 
@@ -198,9 +219,12 @@ def test_sample_is_continuous_in_box_size():
 def test_gradients_reach_every_parameter_and_input():
     neck = make_neck().train()
     feats = [f.requires_grad_() for f in make_feats()]
-    boxes = torch.tensor([[[10., 10., 30., 30.]], [[0., 0., 64., 64.]]])
-    loss = sum(o.square().mean() for o in neck(feats)) + neck.sample(feats, boxes).mean() + \
-        neck.query(feats, [0.1, 0.5]).mean()
+    boxes = torch.tensor([[[10.0, 10.0, 30.0, 30.0]], [[0.0, 0.0, 64.0, 64.0]]])
+    loss = (
+        sum(o.square().mean() for o in neck(feats))
+        + neck.sample(feats, boxes).mean()
+        + neck.query(feats, [0.1, 0.5]).mean()
+    )
     loss.backward()
     for name, p in neck.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all(), name
@@ -210,11 +234,26 @@ def test_gradients_reach_every_parameter_and_input():
 def test_drop_in_under_an_mmdet_dense_head():
     neck = make_neck()
     head = MODELS.build(
-        dict(type='RetinaHead', num_classes=3, in_channels=16, feat_channels=16, stacked_convs=1,
-             anchor_generator=dict(type='AnchorGenerator', octave_base_scale=4,
-                                   scales_per_octave=1, ratios=[1.0], strides=[8, 16, 32, 64, 128]),
-             bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[.0, .0, .0, .0],
-                             target_stds=[1.0, 1.0, 1.0, 1.0])))
+        dict(
+            type='RetinaHead',
+            num_classes=3,
+            in_channels=16,
+            feat_channels=16,
+            stacked_convs=1,
+            anchor_generator=dict(
+                type='AnchorGenerator',
+                octave_base_scale=4,
+                scales_per_octave=1,
+                ratios=[1.0],
+                strides=[8, 16, 32, 64, 128],
+            ),
+            bbox_coder=dict(
+                type='DeltaXYWHBBoxCoder',
+                target_means=[0.0, 0.0, 0.0, 0.0],
+                target_stds=[1.0, 1.0, 1.0, 1.0],
+            ),
+        )
+    )
     cls_scores, bbox_preds = head(neck(make_feats(size=(64, 96))))
     assert [tuple(c.shape[-2:]) for c in cls_scores] == [(8, 12), (4, 6), (2, 3), (1, 2), (1, 1)]
     assert cls_scores[0].shape[1] == 3 and bbox_preds[0].shape[1] == 4
@@ -226,11 +265,14 @@ def test_fourier_and_siren_shapes():
     assert SirenMLP(7, 32, num_layers=2)(torch.rand(4, 7)).shape == (4, 32)
 
 
-@pytest.mark.parametrize('kwargs, match', [
-    (dict(in_channels=(8, 16), in_strides=(4, 8, 16)), 'in_strides'),
-    (dict(in_channels=(8, 16), in_strides=(4, 16)), 'double'),
-    (dict(in_channels=(8, 16), in_strides=(8, 16), out_scales=(0.0,)), 'out_scales'),
-])
+@pytest.mark.parametrize(
+    'kwargs, match',
+    [
+        (dict(in_channels=(8, 16), in_strides=(4, 8, 16)), 'in_strides'),
+        (dict(in_channels=(8, 16), in_strides=(4, 16)), 'double'),
+        (dict(in_channels=(8, 16), in_strides=(8, 16), out_scales=(0.0,)), 'out_scales'),
+    ],
+)
 def test_bad_configuration_is_named(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ContinuousScaleField(**kwargs)

@@ -241,6 +241,7 @@ def test_long_sequences_with_sliced_bc(backend: str, dstate: int, threads: int) 
     finally:
         torch.set_num_threads(previous_threads)
 
+
 @pytest.mark.parametrize('backend', FAST_CPU_BACKENDS)
 @pytest.mark.parametrize('layout', ['const', 'batch', 'group'])
 @pytest.mark.parametrize('dstate', [3, 4])
@@ -446,8 +447,9 @@ def test_complex_A_is_rejected() -> None:
         selective_scan(**kwargs)
 
 
-@pytest.mark.parametrize('B_layout,C_layout', [('const', 'const'), ('const', 'group'),
-                                               ('batch', 'const')])
+@pytest.mark.parametrize(
+    'B_layout,C_layout', [('const', 'const'), ('const', 'group'), ('batch', 'const')]
+)
 def test_constant_bc_as_per_channel_groups_keep_the_scan(B_layout: str, C_layout: str) -> None:
     # The CUDA path hands mamba-ssm constant B / C as variable ones, a group per channel.
     from mmcofnet.models.ops.selective_scan import _variable_bc
@@ -456,7 +458,8 @@ def test_constant_bc_as_per_channel_groups_keep_the_scan(B_layout: str, C_layout
     B, C = _variable_bc(kwargs['B'], kwargs['C'], batch=2, length=16)
     assert B.dim() == C.dim() == 4 and B.shape[1] == C.shape[1]
     torch.testing.assert_close(
-        selective_scan_ref(**{**kwargs, 'B': B, 'C': C}), selective_scan_ref(**kwargs))
+        selective_scan_ref(**{**kwargs, 'B': B, 'C': C}), selective_scan_ref(**kwargs)
+    )
 
 
 def _mamba_ssm_available() -> bool:

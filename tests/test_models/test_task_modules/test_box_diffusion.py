@@ -1,4 +1,5 @@
 """Noise schedules, q_sample and DDIM against their closed forms; the box encoding."""
+
 import math
 
 import pytest
@@ -20,7 +21,7 @@ def test_cosine_schedule_matches_its_closed_form():
     s = 0.008
 
     def f(t):
-        return math.cos((t / 1000 + s) / (1 + s) * math.pi / 2)**2
+        return math.cos((t / 1000 + s) / (1 + s) * math.pi / 2) ** 2
 
     for t in (0, 1, 100, 500, 900, 980):  # the last steps are clipped at beta = 0.999
         expected = f(t + 1) / f(0)
@@ -51,14 +52,15 @@ def test_q_sample_and_its_inverses():
     torch.testing.assert_close(schedule.noise_from_x0(x_t, t, x0), noise, atol=1e-4, rtol=1e-4)
     t_mid = torch.tensor([10, 400, 700])
     x_mid = schedule.q_sample(x0, t_mid, noise)
-    torch.testing.assert_close(schedule.x0_from_noise(x_mid, t_mid, noise), x0, atol=1e-4,
-                               rtol=1e-4)
+    torch.testing.assert_close(
+        schedule.x0_from_noise(x_mid, t_mid, noise), x0, atol=1e-4, rtol=1e-4
+    )
 
 
 def test_q_sample_statistics_at_the_last_step_are_pure_noise():
     schedule = NoiseSchedule()
     x0 = torch.full((20000, 4), 2.0)
-    x_t = schedule.q_sample(x0, torch.full((20000, ), 999), torch.randn(20000, 4))
+    x_t = schedule.q_sample(x0, torch.full((20000,), 999), torch.randn(20000, 4))
     assert abs(x_t.mean().item()) < 0.02 and abs(x_t.std().item() - 1) < 0.02
 
 
@@ -101,8 +103,12 @@ def test_stochastic_ddim_step_needs_and_uses_fresh_noise():
 
 @settings(max_examples=50, deadline=None)
 @given(
-    x1=st.floats(0, 500), y1=st.floats(0, 300), w=st.floats(0.5, 140), h=st.floats(0.5, 100),
-    scale=st.sampled_from([1.0, 2.0, 3.0]))
+    x1=st.floats(0, 500),
+    y1=st.floats(0, 300),
+    w=st.floats(0.5, 140),
+    h=st.floats(0.5, 100),
+    scale=st.sampled_from([1.0, 2.0, 3.0]),
+)
 def test_box_encoding_round_trip(x1, y1, w, h, scale):
     img_wh = torch.tensor([640.0, 400.0])
     boxes = torch.tensor([[x1, y1, min(x1 + w, 640.0), min(y1 + h, 400.0)]])
@@ -115,8 +121,9 @@ def test_box_encoding_values_and_clamping():
     img_wh = torch.tensor([[[100.0, 50.0]]])
     boxes = torch.tensor([[[0.0, 0.0, 100.0, 50.0], [40.0, 20.0, 60.0, 30.0]]])
     signal = encode_boxes(boxes, img_wh, 2.0)
-    torch.testing.assert_close(signal, torch.tensor([[[0.0, 0.0, 2.0, 2.0],
-                                                      [0.0, 0.0, -1.2, -1.2]]]))
+    torch.testing.assert_close(
+        signal, torch.tensor([[[0.0, 0.0, 2.0, 2.0], [0.0, 0.0, -1.2, -1.2]]])
+    )
     far = decode_boxes(torch.tensor([[[9.0, -9.0, 9.0, 9.0]]]), img_wh, 2.0)
     torch.testing.assert_close(far, torch.tensor([[[50.0, -25.0, 150.0, 25.0]]]))
 

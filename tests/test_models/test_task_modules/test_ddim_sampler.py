@@ -6,8 +6,15 @@ from mmengine.config import ConfigDict
 from mmcofnet.models.task_modules import DDIMBoxSampler, NoiseSchedule
 from mmcofnet.models.task_modules.ddim_sampler import _PeakQueue
 
-CFG = dict(sampling_steps=1, eta=1.0, box_renewal=True, renewal_thr=0.5, seed=0,
-           prior_proposals=0, prior_t=7)
+CFG = dict(
+    sampling_steps=1,
+    eta=1.0,
+    box_renewal=True,
+    renewal_thr=0.5,
+    seed=0,
+    prior_proposals=0,
+    prior_t=7,
+)
 IMG_WH = torch.tensor([[[96.0, 64.0]], [[80.0, 48.0]]])
 
 
