@@ -35,8 +35,14 @@ def run_tool(repo_root: str, *args: str, check: bool = True) -> subprocess.Compl
 
 
 def load_tool(repo_root: str, path: str):
-    """Imports a script under tools/ (not a package) as a module."""
+    """Imports a script under tools/ (not a package) as a module.
+
+    Its folder goes on ``sys.path`` as when the script runs, for the helpers beside it (``_cli``).
+    """
     name = osp.splitext(osp.basename(path))[0] + '_under_test'
+    folder = osp.dirname(osp.join(repo_root, path))
+    if folder not in sys.path:
+        sys.path.append(folder)
     spec = importlib.util.spec_from_file_location(name, osp.join(repo_root, path))
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses look their module up while it loads

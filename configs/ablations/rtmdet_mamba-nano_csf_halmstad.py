@@ -2,7 +2,7 @@
 _base_ = [
     '../_base_/models/rtmdet_mamba-nano_csf.py',
     '../_base_/datasets/halmstad_sky.py',
-    '../_base_/schedules/cpu_iters.py',
+    '../_base_/schedules/cpu_500it.py',
     '../_base_/default_runtime.py',
 ]
 

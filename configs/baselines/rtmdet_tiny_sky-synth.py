@@ -3,6 +3,6 @@
 _base_ = [
     '../_base_/models/rtmdet_tiny.py',
     '../_base_/datasets/synthetic_sky.py',
-    '../_base_/schedules/cpu_iters.py',
+    '../_base_/schedules/cpu_500it.py',
     '../_base_/default_runtime.py',
 ]

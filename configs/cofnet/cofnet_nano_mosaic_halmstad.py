@@ -3,7 +3,7 @@
 _base_ = [
     '../_base_/models/cofnet_nano.py',
     '../_base_/datasets/halmstad_sky_mosaic.py',
-    '../_base_/schedules/cpu_iters.py',
+    '../_base_/schedules/cpu_500it.py',
     '../_base_/default_runtime.py',
 ]
 

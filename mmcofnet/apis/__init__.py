@@ -1,21 +1,6 @@
-"""Model and input builders shared by the analysis tools (tools/analysis_tools)."""
+"""Inference and model building: mmdet's DetInferencer for every config, detectors from configs."""
 
-from .inference import (
-    build_detector,
-    image_tool_parser,
-    load_config,
-    load_test_batches,
-    print_rows,
-    random_batch,
-    synchronize,
-)
+from .inference import build_detector, load_config, load_test_batches, random_batch
+from .inferencer import SkyInferencer
 
-__all__ = [
-    'build_detector',
-    'image_tool_parser',
-    'load_config',
-    'load_test_batches',
-    'print_rows',
-    'random_batch',
-    'synchronize',
-]
+__all__ = ['SkyInferencer', 'build_detector', 'load_config', 'load_test_batches', 'random_batch']

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import copy
-import json
 import logging
 import os.path as osp
-import sys
-from collections.abc import Callable
 
 import torch
 from mmdet.registry import DATASETS, MODELS
 from mmdet.structures import DetDataSample
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.logging import MMLogger
 from mmengine.model import revert_sync_batchnorm
@@ -103,45 +98,6 @@ def build_detector(cfg: Config, checkpoint: str | None = None, device: str = 'cp
     return model.to(device).eval()
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f'{value} is not >= 1')
-    return value
-
-
-def image_tool_parser(description: str, num: int, score_thr: float) -> argparse.ArgumentParser:
-    """Arguments of the tools that run a detector on test images (see :func:`load_test_batches`).
-
-    ``config``, ``checkpoint``, ``--num`` (>= 1), ``--start``, ``--score-thr``, ``--device`` (CUDA
-    when there is one) and ``--cfg-options``; a tool adds its own.
-
-    Args:
-        description (str): The tool's description.
-        num (int): Default number of test images.
-        score_thr (float): Default lowest score of the predictions used.
-
-    Returns:
-        argparse.ArgumentParser: The parser.
-    """
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument('config', help='detector config')
-    parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument('--num', type=_positive_int, default=num, help='number of test images')
-    parser.add_argument('--start', type=int, default=0, help='index of the first test image')
-    parser.add_argument(
-        '--score-thr', type=float, default=score_thr, help='lowest score of the predictions used'
-    )
-    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, key=value pairs',
-    )
-    return parser
-
-
 def load_test_batches(cfg: Config, num: int, start: int = 0) -> list[dict]:
     """Samples ``start .. start + num - 1`` of the test dataset, each as a batch of one.
 
@@ -188,33 +144,3 @@ def random_batch(
         )
     )
     return dict(inputs=[image], data_samples=[sample])
-
-
-def synchronize(device: str | torch.device) -> None:
-    """Waits for the device's queued kernels (CUDA); a no-op on the CPU. Timers call it first."""
-    if torch.device(device).type == 'cuda':
-        torch.cuda.synchronize(device)
-
-
-def print_rows(
-    run: Callable[[], list[dict]],
-    print_table: Callable[[list[dict]], None],
-    as_json: bool,
-    logger_name: str,
-) -> None:
-    """Runs a tool and prints its rows as a table, or as one JSON list alone on stdout.
-
-    Args:
-        run: Computes the rows (one dict per config).
-        print_table: Prints the rows as a table.
-        as_json: Print ``json.dumps(rows)`` on stdout, with all logging sent to stderr.
-        logger_name: Name of the tool's MMLogger, created while stdout is redirected so that its
-            handler writes to stderr.
-    """
-    if not as_json:
-        print_table(run())
-        return
-    with contextlib.redirect_stdout(sys.stderr):
-        MMLogger.get_instance(logger_name)
-        rows = run()
-    print(json.dumps(rows))

@@ -31,14 +31,14 @@ class SkyObject:
     """One object of a scene, in frame coordinates at t = 0.
 
     Attributes:
-        label: Class index into :data:`SKY_CLASSES`.
-        cx, cy: Centre in pixels at t = 0.
-        vx, vy: Velocity in pixels per frame (for clips).
-        size: Extent of the longer side in pixels.
-        angle: Orientation in radians.
-        brightness: Peak emission (lights, streaks) or opacity (silhouettes), in [0, 1].
-        style: Variant within the class (plane: 0 lights, 1 trail; wildlife: 0 dark, 1 lit).
-        phase: Blink phase of plane strobes / wing phase of birds, in [0, 1).
+        label (int): Class index into :data:`SKY_CLASSES`.
+        cx, cy (float): Centre in pixels at t = 0.
+        vx, vy (float): Velocity in pixels per frame (for clips).
+        size (float): Extent of the longer side in pixels.
+        angle (float): Orientation in radians.
+        brightness (float): Peak emission (lights, streaks) or opacity (silhouettes), in [0, 1].
+        style (int): Variant within the class (plane: 0 lights, 1 trail; wildlife: 0 dark, 1 lit).
+        phase (float): Blink phase of plane strobes / wing phase of birds, in [0, 1).
     """
 
     label: int
@@ -58,16 +58,19 @@ class SkyScene:
     """A full description of a night-sky image or clip.
 
     Attributes:
-        width, height: Frame size in pixels.
-        seed: Seed of the background detail (stars, cloud texture, sensor noise).
-        sky_top, sky_bottom: BGR sky colours at the top and bottom of the frame, in [0, 1].
-        light_pollution: Strength of the orange glow near the horizon (bottom).
-        star_density: Stars per 10,000 pixels.
-        cloud_cover: Opacity of the thin clouds, in [0, 1].
-        noise_sigma: Standard deviation of the Gaussian read noise, in [0, 1] units.
-        pan: Camera motion (dx, dy) in pixels per frame; the background moves by ``-pan``.
-        margin: Extra background rendered around the frame so that panning clips stay covered.
-        objects: The objects of the scene.
+        width, height (int): Frame size in pixels.
+        seed (int): Seed of the background detail (stars, cloud texture, sensor noise).
+        sky_top, sky_bottom (tuple[float, float, float]): BGR sky colours at the top and bottom
+            of the frame, in [0, 1].
+        light_pollution (float): Strength of the orange glow near the horizon (bottom).
+        star_density (float): Stars per 10,000 pixels.
+        cloud_cover (float): Opacity of the thin clouds, in [0, 1].
+        noise_sigma (float): Standard deviation of the Gaussian read noise, in [0, 1] units.
+        pan (tuple[float, float]): Camera motion (dx, dy) in pixels per frame; the background
+            moves by ``-pan``.
+        margin (int): Extra background rendered around the frame so that panning clips stay
+            covered.
+        objects (tuple[SkyObject, ...]): The objects of the scene.
     """
 
     width: int
@@ -88,14 +91,16 @@ class SkySceneSampler:
     """Samples random :class:`SkyScene` layouts, deterministically per (seed, index).
 
     Args:
-        width: Frame width in pixels.
-        height: Frame height in pixels.
-        num_objects: Inclusive range of the number of objects per scene.
-        class_probs: Probability of each class in :data:`SKY_CLASSES`; meteorites are rare.
-        size_range: Range of object sizes (longer side) in pixels.
-        max_speed: Largest object speed in pixels per frame (used by clips).
-        max_pan: Largest camera pan in pixels per frame (0 for still images).
-        num_frames: Frames a clip spans, which sets how much background margin panning needs.
+        width (int): Frame width in pixels.
+        height (int): Frame height in pixels.
+        num_objects (tuple[int, int]): Inclusive range of the number of objects per scene.
+        class_probs (tuple[float, float, float]): Probability of each class in
+            :data:`SKY_CLASSES`; meteorites are rare.
+        size_range (tuple[float, float]): Range of object sizes (longer side) in pixels.
+        max_speed (float): Largest object speed in pixels per frame (used by clips).
+        max_pan (float): Largest camera pan in pixels per frame (0 for still images).
+        num_frames (int): Frames a clip spans, which sets how much background margin panning
+            needs.
     """
 
     def __init__(
@@ -434,8 +439,9 @@ def render_frame(scene: SkyScene, t: float = 0.0) -> np.ndarray:
     """Renders frame ``t`` of a scene (t = 0 for still images).
 
     Args:
-        scene: The scene.
-        t: Frame time; objects move by their velocity and the camera by ``scene.pan`` per frame.
+        scene (SkyScene): The scene.
+        t (float): Frame time; objects move by their velocity and the camera by ``scene.pan``
+            per frame.
 
     Returns:
         np.ndarray: [height, width, 3] uint8 BGR image.

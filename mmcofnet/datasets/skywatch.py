@@ -35,9 +35,9 @@ def match_categories(
     """Maps the category ids of a COCO file to class indices, by name and ignoring case.
 
     Args:
-        categories: The ``categories`` of the COCO file.
-        classes: The dataset's class names; a label is an index into them.
-        ann_file: The annotation file, named in errors.
+        categories (list[dict]): The ``categories`` of the COCO file.
+        classes (tuple[str, ...]): The dataset's class names; a label is an index into them.
+        ann_file (str): The annotation file, named in errors.
 
     Returns:
         dict[int, int]: ``{category_id: label}`` for every category that is one of ``classes``;
@@ -86,8 +86,9 @@ class SkyWatchDataset(CocoDataset):
     Roboflow's exports have.
 
     Args:
-        ann_file: Annotation file, relative to ``data_root`` unless absolute.
-        data_prefix: Prefixes of the data; ``img`` defaults to the annotation file's folder.
+        ann_file (str): Annotation file, relative to ``data_root`` unless absolute.
+        data_prefix (dict, optional): Prefixes of the data; ``img`` defaults to the annotation
+            file's folder.
         **kwargs: Other arguments of :class:`mmdet.datasets.CocoDataset`.
     """
 

@@ -24,11 +24,11 @@ class SyntheticSkyDataset(BaseDetDataset):
     to disk as a COCO dataset.
 
     Args:
-        num_images: Number of images.
-        seed: Seed of the split: different seeds give disjoint random scenes.
-        img_size: Image size as (width, height).
-        scene_cfg: Keyword arguments of :class:`SkySceneSampler` other than the size
-            (``num_objects``, ``class_probs``, ``size_range``, ...).
+        num_images (int): Number of images.
+        seed (int): Seed of the split: different seeds give disjoint random scenes.
+        img_size (tuple[int, int]): Image size as (width, height).
+        scene_cfg (dict, optional): Keyword arguments of :class:`SkySceneSampler` other than the
+            size (``num_objects``, ``class_probs``, ``size_range``, ...).
         **kwargs: Arguments of :class:`mmdet.datasets.BaseDetDataset` (``pipeline``,
             ``test_mode``, ``filter_cfg``, ...). ``ann_file`` and ``data_root`` are not used.
     """

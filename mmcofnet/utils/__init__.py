@@ -2,6 +2,7 @@
 
 from .allocator import keep_freed_memory, release_freed_memory
 from .checkpoint import register_checkpoint_safe_globals
+from .timing import synchronize, time_call_ms, time_in_turns_ms
 from .vis_backends import VIS_BACKENDS, add_vis_backends, check_vis_backends
 
 __all__ = [
@@ -11,4 +12,7 @@ __all__ = [
     'keep_freed_memory',
     'register_checkpoint_safe_globals',
     'release_freed_memory',
+    'synchronize',
+    'time_call_ms',
+    'time_in_turns_ms',
 ]

@@ -13,7 +13,6 @@ from conftest import load_tool, run_tool
 from mmdet.registry import METRICS, MODELS
 from mmengine.config import Config
 
-from mmcofnet.apis import image_tool_parser
 from mmcofnet.engine import InferenceSpeedHook, TestScalarsHook
 from mmcofnet.utils import VIS_BACKENDS, add_vis_backends, check_vis_backends
 
@@ -380,8 +379,9 @@ def test_plot_curves_writes_a_png_for_two_runs(repo_root, tmp_path):
 
 
 @pytest.mark.slow
-def test_image_tool_parser_defaults_and_refuses_no_images(capsys):
-    parser = image_tool_parser('tool', num=6, score_thr=0.3)
+def test_image_tool_parser_defaults_and_refuses_no_images(repo_root, capsys):
+    cli = load_tool(repo_root, 'tools/analysis_tools/_cli.py')
+    parser = cli.image_tool_parser('tool', num=6, score_thr=0.3)
     args = parser.parse_args(['a.py', 'b.pth', '--cfg-options', 'model.test_cfg.seed=1'])
     assert (args.num, args.start, args.score_thr) == (6, 0, 0.3)
     assert args.cfg_options == {'model.test_cfg.seed': 1}

@@ -37,30 +37,24 @@ the order given, with the keys ``config``, ``checkpoint``, ``device``, ``input``
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import resource
 import statistics
 import sys
-import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch
+from _cli import print_rows
 from mmengine.config import DictAction
 from mmengine.utils import ProgressBar
 from torch import nn
 
 import mmcofnet  # noqa: F401  (registers the components)
-from mmcofnet.apis import (
-    build_detector,
-    load_config,
-    load_test_batches,
-    print_rows,
-    random_batch,
-    synchronize,
-)
-from mmcofnet.utils import keep_freed_memory, release_freed_memory
+from mmcofnet.apis import build_detector, load_config, load_test_batches, random_batch
+from mmcofnet.utils import keep_freed_memory, release_freed_memory, synchronize, time_call_ms
 
 MB = 2**20
 
@@ -123,15 +117,6 @@ class Subject:
     batches: list[dict]
     times_ms: list[float] = field(default_factory=list)
     peak_mem_mb: float | None = None
-
-
-def infer_ms(model: nn.Module, batch: dict, device: str) -> float:
-    """Milliseconds of one ``model.test_step(batch)`` (device synchronised at both ends)."""
-    synchronize(device)
-    start = time.perf_counter()
-    model.test_step(batch)
-    synchronize(device)
-    return (time.perf_counter() - start) * 1000
 
 
 def _proc_status_kb(key: str) -> int:
@@ -219,7 +204,8 @@ def measure(subjects: list[Subject], args: argparse.Namespace) -> None:
             subject.model.test_step(subject.batches[round_index % len(subject.batches)])
         progress = ProgressBar(args.num_images * len(subjects), file=sys.stderr)
         for round_index, subject in turns(subjects, args.num_images):
-            subject.times_ms.append(infer_ms(subject.model, subject.batches[round_index], device))
+            step = functools.partial(subject.model.test_step, subject.batches[round_index])
+            subject.times_ms.append(time_call_ms(step, device))
             progress.update()
         sys.stderr.write('\n')
 

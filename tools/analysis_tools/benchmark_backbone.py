@@ -17,6 +17,7 @@ backbone + neck (CSPNeXt + CSPNeXtPAFPN, built from mmdet's registry) at 640x640
 """
 
 import argparse
+import functools
 import json
 import os.path as osp
 import statistics
@@ -30,9 +31,8 @@ from mmengine.config import Config, DictAction
 from torch import nn
 
 import mmcofnet  # noqa: F401  (registers MambaBackbone)
-from mmcofnet.apis import synchronize
 from mmcofnet.models.ops import selective_scan_backend
-from mmcofnet.utils import keep_freed_memory
+from mmcofnet.utils import keep_freed_memory, time_in_turns_ms
 
 # RTMDet-tiny as this repository's baselines build it (mmdet's settings, BN instead of SyncBN).
 RTMDET_TINY_CONFIG = osp.join(
@@ -87,23 +87,13 @@ def time_forwards(
 ) -> List[float]:
     """Median time (ms, by ``clock``) of each ``(forward, size)`` run on a 3 x size x size image.
 
-    The runs take turns (round robin) rather than one after the other, so that a slow spell of a
-    shared machine falls on all of them alike and the ratios between them stay meaningful. On
-    CUDA each timed run ends with a synchronisation, so it counts the kernels, not their launch.
+    The runs take turns (:func:`time_in_turns_ms`), so the ratios between them stay meaningful on
+    a shared machine.
     """
     inputs = [torch.randn(1, 3, size, size, device=device) for _, size in runs]
-    times: List[List[float]] = [[] for _ in runs]
+    calls = [functools.partial(forward, x) for (forward, _), x in zip(runs, inputs)]
     with torch.inference_mode():
-        for _ in range(warmup):
-            for (forward, _), x in zip(runs, inputs):
-                forward(x)
-        for _ in range(repeat):
-            for (forward, _), x, run_times in zip(runs, inputs, times):
-                synchronize(device)
-                start = clock()
-                forward(x)
-                synchronize(device)
-                run_times.append((clock() - start) * 1000)
+        times = time_in_turns_ms(calls, repeat, warmup, device, clock)
     return [statistics.median(run_times) for run_times in times]
 
 

@@ -14,16 +14,14 @@ neck alone is analysed (mmengine's FLOP counter) and timed (no-grad forward, eva
 import argparse
 import json
 import statistics
-import time
 
 import torch
 from mmdet.registry import MODELS
 from mmdet.utils import register_all_modules
 from mmengine.analysis import get_model_complexity_info
-from mmengine.config import Config
 
-from mmcofnet.apis import synchronize
-from mmcofnet.utils import keep_freed_memory
+from mmcofnet.apis import load_config
+from mmcofnet.utils import keep_freed_memory, time_in_turns_ms
 
 
 def parse_args() -> argparse.Namespace:
@@ -37,26 +35,15 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def time_ms(fn, repeat: int, warmup: int, device: str) -> float:
-    for _ in range(warmup):
-        fn()
-    samples = []
-    for _ in range(repeat):
-        synchronize(device)
-        start = time.perf_counter()
-        fn()
-        synchronize(device)
-        samples.append((time.perf_counter() - start) * 1000)
-    return statistics.median(samples)
-
-
 def benchmark_neck(config: str, size: int, repeat: int, warmup: int, device: str) -> dict:
-    cfg = Config.fromfile(config)
+    cfg = load_config(config)
     model = MODELS.build(cfg.model).to(device).eval()
     with torch.no_grad():
         feats = model.backbone(torch.randn(1, 3, size, size, device=device))
         neck = model.neck
-        latency = time_ms(lambda: neck(feats), repeat, warmup, device)
+        latency = statistics.median(
+            time_in_turns_ms([lambda: neck(feats)], repeat, warmup, device)[0]
+        )
         flops = get_model_complexity_info(neck, inputs=(feats,), show_table=False, show_arch=False)[
             'flops'
         ]

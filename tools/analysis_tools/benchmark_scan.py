@@ -14,14 +14,13 @@ too): on a shared machine the best run is the closest estimate of the undisturbe
 import argparse
 import json
 import statistics
-import time
-from typing import Callable, Dict, List, NamedTuple, Sequence
+from typing import Callable, Dict, NamedTuple, Sequence
 
 import torch
 from torch import Tensor
 
-from mmcofnet.apis import synchronize
 from mmcofnet.models.ops import selective_scan, selective_scan_backend, selective_scan_ref
+from mmcofnet.utils import time_in_turns_ms
 
 
 def parse_args() -> argparse.Namespace:
@@ -76,15 +75,7 @@ def time_ms(fn: Callable[[], object], repeat: int, device: str, warmup: int = 1)
     The best time is the headline number: on a shared machine every disturbance only adds time,
     so the minimum is the closest estimate of the undisturbed cost (as ``timeit`` advises).
     """
-    for _ in range(warmup):
-        fn()
-    synchronize(device)
-    times: List[float] = []
-    for _ in range(max(1, repeat)):
-        start = time.perf_counter()
-        fn()
-        synchronize(device)
-        times.append((time.perf_counter() - start) * 1e3)
+    times = time_in_turns_ms([fn], max(1, repeat), warmup, device)[0]
     return Timing(min(times), statistics.median(times))
 
 

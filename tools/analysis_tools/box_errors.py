@@ -23,17 +23,12 @@ import argparse
 import warnings
 
 import torch
+from _cli import image_tool_parser, print_rows
 from mmdet.structures.bbox import bbox_overlaps, bbox_xyxy_to_cxcywh, get_box_tensor
 from torch import Tensor
 
 import mmcofnet  # noqa: F401  (registers the components)
-from mmcofnet.apis import (
-    build_detector,
-    image_tool_parser,
-    load_config,
-    load_test_batches,
-    print_rows,
-)
+from mmcofnet.apis import build_detector, load_config, load_test_batches
 
 IOU_THRS = (0.3, 0.5, 0.75)
 

@@ -42,6 +42,8 @@ import time
 
 from mmengine.config import Config, DictAction
 
+from mmcofnet.apis import load_config
+
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TRAIN = osp.join(REPO_ROOT, 'tools', 'train.py')
 MAIN_KEYS = ('bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_s')
@@ -98,13 +100,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def config_name(config: str) -> str:
     return osp.splitext(osp.basename(config))[0]
-
-
-def load(config: str, cfg_options: dict | None) -> Config:
-    cfg = Config.fromfile(config)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    return cfg
 
 
 def stretch_schedule(cfg: Config, max_iters: int) -> None:
@@ -334,7 +329,7 @@ def write_report(study: dict[str, dict], minutes: float, work_dir: str) -> str:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     os.makedirs(args.work_dir, exist_ok=True)
-    cfgs = {config_name(config): load(config, args.cfg_options) for config in args.configs}
+    cfgs = {config_name(config): load_config(config, args.cfg_options) for config in args.configs}
     study = {}
     # Every arm is timed first, back to back, so that all see the machine in the same state.
     for config, (name, cfg) in zip(args.configs, cfgs.items()):

@@ -26,12 +26,13 @@ import os
 import warnings
 
 import torch
+from _cli import print_rows
 from mmengine.analysis import get_model_complexity_info
 from mmengine.config import DictAction
 from torch import nn
 
 import mmcofnet  # noqa: F401  (registers the components)
-from mmcofnet.apis import build_detector, load_config, load_test_batches, print_rows, random_batch
+from mmcofnet.apis import build_detector, load_config, load_test_batches, random_batch
 from mmcofnet.utils import keep_freed_memory
 
 

@@ -22,13 +22,14 @@ import warnings
 
 import numpy as np
 import torch
+from _cli import image_tool_parser
 from matplotlib.figure import Figure  # the object API: PNG through Agg, no display, no pyplot
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 from mmdet.structures.bbox import get_box_tensor
 
 import mmcofnet  # noqa: F401  (registers the components)
-from mmcofnet.apis import build_detector, image_tool_parser, load_config, load_test_batches
+from mmcofnet.apis import build_detector, load_config, load_test_batches
 from mmcofnet.engine.hooks.visualization_hook import original_image
 
 GT_COLOUR, PRED_COLOUR = '#00e000', '#ff3030'

@@ -26,10 +26,11 @@ class SmallObjectCrop(BaseTransform):
     ``gt_ignore_flags``.
 
     Args:
-        crop_size: Crop size as (width, height); clipped to the image size.
-        object_prob: Probability of a crop placed around a ground-truth box.
-        min_visible: Smallest fraction of a box's area that must stay inside the crop.
-        class_weights: Per class index, the weight of its boxes when the crop's box is chosen.
+        crop_size (tuple[int, int]): Crop size as (width, height); clipped to the image size.
+        object_prob (float): Probability of a crop placed around a ground-truth box.
+        min_visible (float): Smallest fraction of a box's area that must stay inside the crop.
+        class_weights (Sequence[float], optional): Per class index, the weight of its boxes when
+            the crop's box is chosen.
     """
 
     def __init__(

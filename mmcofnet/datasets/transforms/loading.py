@@ -16,8 +16,8 @@ class LoadSyntheticSkyImage(BaseTransform):
     ``to_float32``), ``img_shape``, ``ori_shape``.
 
     Args:
-        to_float32: Return a float32 image, as ``LoadImageFromFile`` does.
-        frame: Frame time to render (0 for still images).
+        to_float32 (bool): Return a float32 image, as ``LoadImageFromFile`` does.
+        frame (float): Frame time to render (0 for still images).
     """
 
     def __init__(self, to_float32: bool = False, frame: float = 0.0) -> None:

@@ -65,44 +65,48 @@ class DiffusionBoxHead(BaseModule):
     ``prior_proposals``, the map's peaks replace the first learned boxes).
 
     Args:
-        num_classes: Number of classes.
-        feat_channels: Channels of the sampled per-box features (the neck's ``out_channels``).
-        roi_size: Side of the per-box feature grid (the neck's ``roi_size``).
-        embed_dims: Width of the box queries.
-        num_heads: Attention heads.
-        num_stages: Refinement stages of the denoiser.
-        ffn_dims: FFN width.
-        num_proposals: Boxes per image.
-        diffusion: False for the single-shot variant.
-        prediction: What the box branch predicts: ``'noise'`` (eps, DDPM's parameterisation) or
-            ``'x0'`` (deltas from the input boxes to the clean boxes, as DiffusionDet).
-        num_timesteps: T of the noise schedule.
-        schedule: ``'cosine'`` or ``'linear'``.
-        snr_scale: Signal scale of the box encoding.
-        box_embed_size: Box geometry (cx, cy, w, h) enters the box embedding in pixels divided by
-            this, whatever the image size: a model trained on crops then embeds a full frame's
-            boxes as it did in training. Normalised by the image size (as DiffusionDet), an
-            object 12 px wide on a 1080-px frame would look 3.4 times smaller than the same
-            object on a 320-px training crop.
-        num_cls_fcs, num_reg_fcs: Hidden layers of the class and box branches.
-        dropout: Dropout of the attention and FFN layers.
-        bbox_coder: Decodes the ``'x0'`` deltas.
-        loss_cls, loss_bbox, loss_iou: The :class:`SetCriterion`'s losses (focal, or
-            ``VarifocalLoss`` for quality-aware scores; L1 on boxes normalised by the image size;
-            GIoU).
-        loss_noise: Noise MSE (``prediction='noise'``).
-        loss_objectness: The :class:`ObjectnessMap`'s heatmap loss; None leaves the map out.
-        loss_objectness_size, loss_objectness_offset: The map's size and offset losses.
-        objectness_stride: Stride of the finest field level, where the map is predicted.
-        train_cfg: ``assigner`` and ``match_times`` of the :class:`SetCriterion` (one-to-many
-            above 1: NMS removes the duplicates at test time) and
+        num_classes (int): Number of classes.
+        feat_channels (int): Channels of the sampled per-box features (the neck's
+            ``out_channels``).
+        roi_size (int): Side of the per-box feature grid (the neck's ``roi_size``).
+        embed_dims (int): Width of the box queries.
+        num_heads (int): Attention heads.
+        num_stages (int): Refinement stages of the denoiser.
+        ffn_dims (int): FFN width.
+        num_proposals (int): Boxes per image.
+        diffusion (bool): False for the single-shot variant.
+        prediction (str): What the box branch predicts: ``'noise'`` (eps, DDPM's
+            parameterisation) or ``'x0'`` (deltas from the input boxes to the clean boxes, as
+            DiffusionDet).
+        num_timesteps (int): T of the noise schedule.
+        schedule (str): ``'cosine'`` or ``'linear'``.
+        snr_scale (float): Signal scale of the box encoding.
+        box_embed_size (float): Box geometry (cx, cy, w, h) enters the box embedding in pixels
+            divided by this, whatever the image size: a model trained on crops then embeds a
+            full frame's boxes as it did in training. Normalised by the image size (as
+            DiffusionDet), an object 12 px wide on a 1080-px frame would look 3.4 times smaller
+            than the same object on a 320-px training crop.
+        num_cls_fcs, num_reg_fcs (int): Hidden layers of the class and box branches.
+        dropout (float): Dropout of the attention and FFN layers.
+        bbox_coder (ConfigType): Decodes the ``'x0'`` deltas.
+        loss_cls, loss_bbox, loss_iou (ConfigType): The :class:`SetCriterion`'s losses (focal,
+            or ``VarifocalLoss`` for quality-aware scores; L1 on boxes normalised by the image
+            size; GIoU).
+        loss_noise (ConfigType): Noise MSE (``prediction='noise'``).
+        loss_objectness (OptConfigType): The :class:`ObjectnessMap`'s heatmap loss; None leaves
+            the map out.
+        loss_objectness_size, loss_objectness_offset (ConfigType): The map's size and offset
+            losses.
+        objectness_stride (int): Stride of the finest field level, where the map is predicted.
+        train_cfg (OptConfigType): ``assigner`` and ``match_times`` of the :class:`SetCriterion`
+            (one-to-many above 1: NMS removes the duplicates at test time) and
             ``timestep_power`` (training steps t = T u ** power, u uniform; default 1) and
             ``pad_with`` (``'random'`` boxes, or ``'repeat'`` the ground truth, as DiffusionDet
             can: every object then has several noised copies to match) and ``prior_prob`` (the
             share of the images trained as they are sampled with ``test_cfg.prior_proposals``:
             from the map's peaks, see :meth:`start_at_peaks`; default 0).
-        test_cfg: Sampling and post-processing (see ``DEFAULT_TEST_CFG``).
-        init_cfg: Initialisation config.
+        test_cfg (OptConfigType): Sampling and post-processing (see ``DEFAULT_TEST_CFG``).
+        init_cfg (OptMultiConfig): Initialisation config.
     """
 
     def __init__(
@@ -240,12 +244,15 @@ class DiffusionBoxHead(BaseModule):
         """Runs the refinement stages from ``boxes``.
 
         Args:
-            sampler: Per-box feature sampler (see ``BoxSampler``).
-            boxes: ``[B, N, 4]`` input boxes (xyxy, px): the decoded ``x_t``, or the proposals.
-            img_wh: ``[B, 1, 2]`` image sizes (width, height).
-            t: ``[B]`` diffusion steps (diffusion only).
-            x_t: ``[B, N, 4]`` the noisy signal (``prediction='noise'`` only).
-            query: ``[B, N, D]`` initial queries added to the box embedding (single-shot).
+            sampler (BoxSampler): Per-box feature sampler (see ``BoxSampler``).
+            boxes (Tensor): ``[B, N, 4]`` input boxes (xyxy, px): the decoded ``x_t``, or the
+                proposals.
+            img_wh (Tensor): ``[B, 1, 2]`` image sizes (width, height).
+            t (Tensor, optional): ``[B]`` diffusion steps (diffusion only).
+            x_t (Tensor, optional): ``[B, N, 4]`` the noisy signal (``prediction='noise'``
+                only).
+            query (Tensor, optional): ``[B, N, D]`` initial queries added to the box embedding
+                (single-shot).
 
         Returns:
             list: per stage, class logits ``[B, N, K]``, denoised boxes ``[B, N, 4]`` (xyxy px)
@@ -276,8 +283,8 @@ class DiffusionBoxHead(BaseModule):
         """Plain inference for analysis and export: the last step's raw outputs.
 
         Args:
-            feats: The field's levels and box sampler.
-            img_wh: ``[B, 1, 2]`` image sizes (width, height).
+            feats (FieldFeatures): The field's levels and box sampler.
+            img_wh (Tensor): ``[B, 1, 2]`` image sizes (width, height).
 
         Returns:
             tuple: class logits ``[B, N, K]`` and boxes ``[B, N, 4]`` (xyxy px).
@@ -292,8 +299,8 @@ class DiffusionBoxHead(BaseModule):
         """Pads each image's boxes to ``num_proposals`` and diffuses them to a random step.
 
         Args:
-            gt_boxes: Per image ``[G_i, 4]`` ground-truth boxes (xyxy px).
-            img_wh: ``[B, 1, 2]`` image sizes.
+            gt_boxes (list[Tensor]): Per image ``[G_i, 4]`` ground-truth boxes (xyxy px).
+            img_wh (Tensor): ``[B, 1, 2]`` image sizes.
 
         Returns:
             tuple: ``x_0``, noise, ``x_t`` (each ``[B, N, 4]``) and steps ``t`` (``[B]``).
@@ -340,12 +347,13 @@ class DiffusionBoxHead(BaseModule):
         object has a box to be matched to even where the map has no peak yet.
 
         Args:
-            objectness: ``[B, K + 4, H, W]`` the objectness map, or None (no change).
-            x0, noise, x_t: ``[B, N, 4]`` of :meth:`noised_targets` (the first ``G_i`` boxes of
-                image i are its objects).
-            t: ``[B]`` steps of :meth:`noised_targets`.
-            img_wh: ``[B, 1, 2]`` image sizes.
-            num_gts: ``G_i``, the objects per image.
+            objectness (Tensor, optional): ``[B, K + 4, H, W]`` the objectness map, or None (no
+                change).
+            x0, noise, x_t (Tensor): ``[B, N, 4]`` of :meth:`noised_targets` (the first ``G_i``
+                boxes of image i are its objects).
+            t (Tensor): ``[B]`` steps of :meth:`noised_targets`.
+            img_wh (Tensor): ``[B, 1, 2]`` image sizes.
+            num_gts (list[int]): ``G_i``, the objects per image.
 
         Returns:
             tuple: ``x_t`` and ``t``, changed for the images started at the peaks.
@@ -373,8 +381,9 @@ class DiffusionBoxHead(BaseModule):
         """Denoises the noised ground truth (or the proposals) and returns the losses.
 
         Args:
-            feats: The field's levels and box sampler.
-            batch_data_samples: Samples with ``gt_instances`` and ``metainfo['img_shape']``.
+            feats (FieldFeatures): The field's levels and box sampler.
+            batch_data_samples (SampleList): Samples with ``gt_instances`` and
+                ``metainfo['img_shape']``.
 
         Returns:
             dict[str, Tensor]: see :meth:`loss_by_feat`.
@@ -411,11 +420,14 @@ class DiffusionBoxHead(BaseModule):
         """Losses of every stage (the last stage's keys carry no prefix) and of the objectness map.
 
         Args:
-            outputs: :meth:`denoise`'s per-stage class logits, boxes and predicted noise.
-            objectness: ``[B, K + 4, H, W]`` the objectness map, or None.
-            noise: ``[B, N, 4]`` the noise added to the targets (``prediction='noise'``).
-            gts: Per image ground truth (``bboxes`` in pixels, ``labels``).
-            img_metas: Per image meta information.
+            outputs (list[tuple[Tensor, Tensor, Tensor | None]]): :meth:`denoise`'s per-stage
+                class logits ``[B, N, K]``, boxes ``[B, N, 4]`` and predicted noise ``[B, N, 4]``
+                (or None).
+            objectness (Tensor, optional): ``[B, K + 4, H, W]`` the objectness map, or None.
+            noise (Tensor, optional): ``[B, N, 4]`` the noise added to the targets
+                (``prediction='noise'``).
+            gts (InstanceList): Per image ground truth (``bboxes`` in pixels, ``labels``).
+            img_metas (list[dict]): Per image meta information.
 
         Returns:
             dict[str, Tensor]: ``loss_cls``, ``loss_bbox``, ``loss_iou`` (and ``loss_noise``),
@@ -445,9 +457,10 @@ class DiffusionBoxHead(BaseModule):
         """DDIM sampling (or the single-shot pass): class logits and boxes after each step.
 
         Args:
-            sampler: Per-box feature sampler.
-            img_wh: ``[B, 1, 2]`` image sizes.
-            objectness: ``[B, K + 4, H, W]`` objectness map, for ``test_cfg.prior_proposals``.
+            sampler (BoxSampler): Per-box feature sampler.
+            img_wh (Tensor): ``[B, 1, 2]`` image sizes.
+            objectness (Tensor, optional): ``[B, K + 4, H, W]`` objectness map, for
+                ``test_cfg.prior_proposals``.
 
         Returns:
             list: per step, class logits ``[B, N, K]`` and boxes ``[B, N, 4]`` (xyxy px).
@@ -476,9 +489,10 @@ class DiffusionBoxHead(BaseModule):
         """Detections per image (``bboxes``, ``scores``, ``labels``).
 
         Args:
-            feats: The field's levels and box sampler.
-            batch_data_samples: Samples with ``metainfo`` (``img_shape``, ``scale_factor``).
-            rescale: Map boxes back to the original image.
+            feats (FieldFeatures): The field's levels and box sampler.
+            batch_data_samples (SampleList): Samples with ``metainfo`` (``img_shape``,
+                ``scale_factor``).
+            rescale (bool): Map boxes back to the original image.
 
         Returns:
             list[InstanceData]: one per image.
@@ -498,11 +512,14 @@ class DiffusionBoxHead(BaseModule):
         """Post-processing: scores, then per image top-k, threshold and NMS over the steps.
 
         Args:
-            steps: :meth:`sample`'s class logits ``[B, N, K]`` and boxes ``[B, N, 4]`` per step
-                (all kept with ``test_cfg.ensemble``, else the last).
-            objectness: ``[B, K + 4, H, W]`` the map, for ``test_cfg.objectness_score``.
-            img_metas: Per image meta information (``img_shape``, ``scale_factor``).
-            rescale: Map boxes back to the original image.
+            steps (list[tuple[Tensor, Tensor]]): :meth:`sample`'s class logits ``[B, N, K]`` and
+                boxes ``[B, N, 4]`` per step (all kept with ``test_cfg.ensemble``, else the
+                last).
+            objectness (Tensor, optional): ``[B, K + 4, H, W]`` the map, for
+                ``test_cfg.objectness_score``.
+            img_metas (list[dict]): Per image meta information (``img_shape``,
+                ``scale_factor``).
+            rescale (bool): Map boxes back to the original image.
 
         Returns:
             list[InstanceData]: one per image.

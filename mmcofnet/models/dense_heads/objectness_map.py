@@ -25,16 +25,16 @@ class ObjectnessMap(BaseModule):
     it is the module that self-supervised pretraining trains.
 
     Args:
-        num_classes: K, the number of classes.
-        in_channels: Channels of the field level the map is predicted from.
-        stride: Stride of that level in pixels.
-        loss_heatmap: Loss of the class heatmaps against Gaussians at the object centres
-            (CenterNet's focal loss).
-        loss_size: L1 loss of the log sizes at the object centres.
-        loss_offset: L1 loss of the centre offsets: without them a peak puts the centre in the
-            middle of its cell, 2 px off on average at stride 8, which for an object 10 px wide
-            is the difference between IoU 0.5 and 0.75.
-        init_cfg: Initialisation config.
+        num_classes (int): K, the number of classes.
+        in_channels (int): Channels of the field level the map is predicted from.
+        stride (int): Stride of that level in pixels.
+        loss_heatmap (ConfigType): Loss of the class heatmaps against Gaussians at the object
+            centres (CenterNet's focal loss).
+        loss_size (ConfigType): L1 loss of the log sizes at the object centres.
+        loss_offset (ConfigType): L1 loss of the centre offsets: without them a peak puts the
+            centre in the middle of its cell, 2 px off on average at stride 8, which for an
+            object 10 px wide is the difference between IoU 0.5 and 0.75.
+        init_cfg (OptMultiConfig): Initialisation config.
     """
 
     def __init__(
@@ -80,8 +80,8 @@ class ObjectnessMap(BaseModule):
         """CenterNet-style losses of the map against the ground truth.
 
         Args:
-            logits: ``[B, K + 4, H, W]`` the map.
-            gts: Per image ground truth (``bboxes`` in pixels, ``labels``).
+            logits (Tensor): ``[B, K + 4, H, W]`` the map.
+            gts (InstanceList): Per image ground truth (``bboxes`` in pixels, ``labels``).
 
         Returns:
             dict[str, Tensor]: ``loss_objectness`` (focal loss of the class heatmaps),
@@ -124,8 +124,8 @@ class ObjectnessMap(BaseModule):
         """Boxes at the ``k`` strongest local maxima of the map, sized as the map says.
 
         Args:
-            logits: ``[B, K + 4, H, W]`` the map.
-            k: Number of peaks (at most H x W).
+            logits (Tensor): ``[B, K + 4, H, W]`` the map.
+            k (int): Number of peaks (at most H x W).
 
         Returns:
             tuple: ``[B, k, 4]`` boxes (xyxy px) and their heat ``[B, k]``, strongest first;
@@ -151,8 +151,8 @@ class ObjectnessMap(BaseModule):
         """The class heatmaps at the box centres.
 
         Args:
-            logits: ``[B, K + 4, H, W]`` the map.
-            boxes: ``[B, N, 4]`` boxes (xyxy px).
+            logits (Tensor): ``[B, K + 4, H, W]`` the map.
+            boxes (Tensor): ``[B, N, 4]`` boxes (xyxy px).
 
         Returns:
             Tensor: ``[B, N, K]`` heatmap values (bilinear at the centres).

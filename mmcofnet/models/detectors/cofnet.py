@@ -20,13 +20,14 @@ class COFNet(BaseDetector):
     (``neck.box_sampler``), while it denoises boxes.
 
     Args:
-        backbone: Backbone config (``MambaBackbone``).
-        neck: Neck config; it must provide ``build_levels`` and ``box_sampler`` (the
-            ``ContinuousScaleField`` does).
-        bbox_head: Head config (``DiffusionBoxHead``).
-        train_cfg, test_cfg: Passed to the head (matcher; sampling and post-processing).
-        data_preprocessor: Data preprocessor config.
-        init_cfg: Initialisation config.
+        backbone (ConfigType): Backbone config (``MambaBackbone``).
+        neck (ConfigType): Neck config; it must provide ``build_levels`` and ``box_sampler``
+            (the ``ContinuousScaleField`` does).
+        bbox_head (ConfigType): Head config (``DiffusionBoxHead``).
+        train_cfg, test_cfg (OptConfigType): Passed to the head (matcher; sampling and
+            post-processing).
+        data_preprocessor (OptConfigType): Data preprocessor config.
+        init_cfg (OptMultiConfig): Initialisation config.
     """
 
     def __init__(

@@ -27,9 +27,9 @@ class BoxRoIAttention(nn.Module):
     costs O(heads x tokens x C) instead of projecting every token, O(tokens x C x D).
 
     Args:
-        embed_dims: Width D of the queries.
-        feat_channels: Channels C of the RoI tokens.
-        num_heads: Attention heads (D must divide by it).
+        embed_dims (int): Width D of the queries.
+        feat_channels (int): Channels C of the RoI tokens.
+        num_heads (int): Attention heads (D must divide by it).
     """
 
     def __init__(self, embed_dims: int, feat_channels: int, num_heads: int) -> None:
@@ -67,15 +67,15 @@ class DenoisingStage(nn.Module):
     Cross-attention has no dropout: :class:`BoxRoIAttention` never forms the per-token values.
 
     Args:
-        feat_channels: Channels of the sampled RoI features.
-        embed_dims: Width of the box queries.
-        num_heads: Attention heads.
-        ffn_dims: Hidden width of the FFN.
-        roi_size: Side of the RoI feature grid.
-        num_classes: Classes predicted (sigmoid logits, no background column).
-        time_dims: Width of the step embedding; 0 for a stage without step conditioning.
-        num_cls_fcs, num_reg_fcs: Hidden layers of the class and box branches.
-        dropout: Dropout in the attention and FFN.
+        feat_channels (int): Channels of the sampled RoI features.
+        embed_dims (int): Width of the box queries.
+        num_heads (int): Attention heads.
+        ffn_dims (int): Hidden width of the FFN.
+        roi_size (int): Side of the RoI feature grid.
+        num_classes (int): Classes predicted (sigmoid logits, no background column).
+        time_dims (int): Width of the step embedding; 0 for a stage without step conditioning.
+        num_cls_fcs, num_reg_fcs (int): Hidden layers of the class and box branches.
+        dropout (float): Dropout in the attention and FFN.
     """
 
     def __init__(
@@ -116,9 +116,10 @@ class DenoisingStage(nn.Module):
         """Refines the box queries.
 
         Args:
-            query: ``[B, N, D]`` box queries.
-            roi_feats: ``[B, N, C, R, R]`` features sampled at the boxes.
-            time_emb: ``[B, time_dims]`` step embedding (stages with ``time_dims > 0``).
+            query (Tensor): ``[B, N, D]`` box queries.
+            roi_feats (Tensor): ``[B, N, C, R, R]`` features sampled at the boxes.
+            time_emb (Tensor, optional): ``[B, time_dims]`` step embedding (stages with
+                ``time_dims > 0``).
 
         Returns:
             tuple: the updated queries ``[B, N, D]``, class logits ``[B, N, num_classes]`` and

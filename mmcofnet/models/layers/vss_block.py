@@ -200,7 +200,9 @@ class VSSBlock(nn.Module):
         return x
 
     def forward(self, x: Tensor) -> Tensor:
-        """Args:
+        """Apply the block (recomputed in backward with ``with_cp``).
+
+        Args:
             x (Tensor): Channels-last map ``[B, H, W, C]``.
 
         Returns:

@@ -29,14 +29,14 @@ class SetCriterion(nn.Module):
     duplicates at test time); unmatched boxes are background.
 
     Args:
-        num_classes: K, the number of classes.
-        assigner: The matcher (one-to-one, Hungarian by default).
-        match_times: Matches per object.
-        loss_cls: Class loss on one-hot targets. With mmdet's ``VarifocalLoss`` the classification
-            is quality-aware (VarifocalNet): a matched box's target for its class is its IoU with
-            the object instead of 1, so scores rank the better boxes first.
-        loss_bbox: L1 loss on boxes normalised by the image size.
-        loss_iou: IoU loss (GIoU) on boxes in pixels.
+        num_classes (int): K, the number of classes.
+        assigner (ConfigType): The matcher (one-to-one, Hungarian by default).
+        match_times (int): Matches per object.
+        loss_cls (ConfigType): Class loss on one-hot targets. With mmdet's ``VarifocalLoss`` the
+            classification is quality-aware (VarifocalNet): a matched box's target for its class
+            is its IoU with the object instead of 1, so scores rank the better boxes first.
+        loss_bbox (ConfigType): L1 loss on boxes normalised by the image size.
+        loss_iou (ConfigType): IoU loss (GIoU) on boxes in pixels.
     """
 
     def __init__(
@@ -69,11 +69,11 @@ class SetCriterion(nn.Module):
         """Losses of one set of predictions.
 
         Args:
-            cls_logits: ``[B, N, K]``.
-            boxes: ``[B, N, 4]`` predicted boxes (xyxy px).
-            gts: Per image ground truth (``bboxes``, ``labels``).
-            img_metas: Per image meta information.
-            img_wh: ``[B, 1, 2]`` image sizes (width, height).
+            cls_logits (Tensor): ``[B, N, K]`` class logits.
+            boxes (Tensor): ``[B, N, 4]`` predicted boxes (xyxy px).
+            gts (InstanceList): Per image ground truth (``bboxes``, ``labels``).
+            img_metas (list[dict]): Per image meta information.
+            img_wh (Tensor): ``[B, 1, 2]`` image sizes (width, height).
 
         Returns:
             dict[str, Tensor]: ``loss_cls``, ``loss_bbox``, ``loss_iou``, each averaged over the

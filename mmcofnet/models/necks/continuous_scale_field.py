@@ -55,22 +55,25 @@ class ContinuousScaleField(BaseModule):
     multiplies the FiLM output, which slows the modulation by that factor.
 
     Args:
-        in_channels: Channels of each backbone level.
-        out_channels: Channels of the field.
-        in_strides: Stride of each backbone level (powers of two, increasing).
-        out_scales: Scales returned by :meth:`forward` (default P3-P7, strides 8-128).
-        top_down: Add FPN's top-down pathway and 3x3 output convolutions to the projections.
-        num_bands: Fourier frequencies of the scale encoding.
-        embed_dims: Width of the SIREN scale embedding psi(s).
-        siren_layers: Sine layers of the SIREN.
-        omega_0: Frequency factor of the SIREN.
-        modulation_scale: Factor on the FiLM output (gamma, beta); under Adam it is the
+        in_channels (Sequence[int]): Channels of each backbone level.
+        out_channels (int): Channels of the field.
+        in_strides (Sequence[int]): Stride of each backbone level (powers of two, increasing).
+        out_scales (Sequence[float]): Scales returned by :meth:`forward` (default P3-P7,
+            strides 8-128).
+        top_down (bool): Add FPN's top-down pathway and 3x3 output convolutions to the
+            projections.
+        num_bands (int): Fourier frequencies of the scale encoding.
+        embed_dims (int): Width of the SIREN scale embedding psi(s).
+        siren_layers (int): Sine layers of the SIREN.
+        omega_0 (float): Frequency factor of the SIREN.
+        modulation_scale (float): Factor on the FiLM output (gamma, beta); under Adam it is the
             modulation's learning speed relative to the convolutions'.
-        roi_size: Side of the per-box feature grid returned by :meth:`sample`.
-        box_scale_ref: Box size (sqrt of area, px) sampled at scale 0 (stride 4); a box k times
-            larger is sampled at stride 4k, capped at the coarsest input level.
-        conv_cfg, norm_cfg, act_cfg: Configs of the projection and smoothing convolutions.
-        init_cfg: Initialisation config.
+        roi_size (int): Side of the per-box feature grid returned by :meth:`sample`.
+        box_scale_ref (float): Box size (sqrt of area, px) sampled at scale 0 (stride 4); a box
+            k times larger is sampled at stride 4k, capped at the coarsest input level.
+        conv_cfg, norm_cfg, act_cfg (OptConfigType): Configs of the projection and smoothing
+            convolutions.
+        init_cfg (MultiConfig): Initialisation config.
     """
 
     def __init__(
@@ -160,8 +163,10 @@ class ContinuousScaleField(BaseModule):
         """Projects (and fuses) the backbone levels; adds extra levels up to ``max_scale``.
 
         Args:
-            feats: Backbone maps, ``[B, in_channels[i], H_i, W_i]`` at ``in_strides[i]``.
-            max_scale: Largest scale needed (default: the largest of ``out_scales``).
+            feats (Sequence[Tensor]): Backbone maps, ``[B, in_channels[i], H_i, W_i]`` at
+                ``in_strides[i]``.
+            max_scale (float, optional): Largest scale needed (default: the largest of
+                ``out_scales``).
 
         Returns:
             list[Tensor]: ``[B, out_channels, H_l, W_l]`` per level, finest first.
@@ -188,8 +193,8 @@ class ContinuousScaleField(BaseModule):
         """Indices of the levels around each scale and the blend weight of the upper one.
 
         Args:
-            scales: ``[...]`` scales, clamped to the levels' range.
-            num_levels: Number of levels available.
+            scales (Tensor): ``[...]`` scales, clamped to the levels' range.
+            num_levels (int): Number of levels available.
 
         Returns:
             tuple: lower index, upper index (``[...]`` long) and weight ``[...]`` in [0, 1].
@@ -240,7 +245,7 @@ class ContinuousScaleField(BaseModule):
         """FPN-compatible output: one map per scale of ``out_scales``.
 
         Args:
-            feats: Backbone maps, ``[B, in_channels[i], H_i, W_i]``.
+            feats (Sequence[Tensor]): Backbone maps, ``[B, in_channels[i], H_i, W_i]``.
 
         Returns:
             tuple[Tensor]: ``[B, out_channels, H_s, W_s]`` for each output scale.
@@ -252,8 +257,8 @@ class ContinuousScaleField(BaseModule):
         """The field's spatial average at arbitrary scales.
 
         Args:
-            feats: Backbone maps, ``[B, in_channels[i], H_i, W_i]``.
-            scales: ``[S]`` scales.
+            feats (Sequence[Tensor]): Backbone maps, ``[B, in_channels[i], H_i, W_i]``.
+            scales (Tensor | Sequence[float]): ``[S]`` scales.
 
         Returns:
             Tensor: ``[B, S, out_channels]``.
@@ -278,8 +283,8 @@ class ContinuousScaleField(BaseModule):
         """Per-box features, each taken at the box's own continuous scale.
 
         Args:
-            feats: Backbone maps, ``[B, in_channels[i], H_i, W_i]``.
-            boxes: ``[B, N, 4]`` boxes (x1, y1, x2, y2) in input-image pixels.
+            feats (Sequence[Tensor]): Backbone maps, ``[B, in_channels[i], H_i, W_i]``.
+            boxes (Tensor): ``[B, N, 4]`` boxes (x1, y1, x2, y2) in input-image pixels.
 
         Returns:
             Tensor: ``[B, N, out_channels, roi_size, roi_size]``.
@@ -297,7 +302,8 @@ class ContinuousScaleField(BaseModule):
         ``grid_sample`` on each level, whose NCHW reads stride over the channels.
 
         Args:
-            levels: Output of :meth:`build_levels` (``[B, C, H_l, W_l]``, finest first).
+            levels (Sequence[Tensor]): Output of :meth:`build_levels` (``[B, C, H_l, W_l]``,
+                finest first).
 
         Returns:
             Callable: ``boxes [B, N, 4]`` (xyxy, input pixels) ->
@@ -369,8 +375,9 @@ class ContinuousScaleField(BaseModule):
         """Reference of :meth:`box_sampler`: ``grid_sample`` on every level, then the blend.
 
         Args:
-            levels: Output of :meth:`build_levels`.
-            boxes: ``[B, N, 4]`` boxes (x1, y1, x2, y2) in input-image pixels.
+            levels (Sequence[Tensor]): Output of :meth:`build_levels` (``[B, C, H_l, W_l]``,
+                finest first).
+            boxes (Tensor): ``[B, N, 4]`` boxes (x1, y1, x2, y2) in input-image pixels.
 
         Returns:
             Tensor: ``[B, N, out_channels, roi_size, roi_size]``.
@@ -411,11 +418,12 @@ def _bilinear_taps(coords: Tensor, size: Tensor) -> tuple[Tensor, Tensor, Tensor
     """Neighbouring indices and the upper one's weight of coordinates clamped to [0, size - 1].
 
     Args:
-        coords: ``[..., R]`` pixel coordinates (pixel centres at integers).
-        size: ``[...]`` number of pixels along the axis.
+        coords (Tensor): ``[..., R]`` pixel coordinates (pixel centres at integers).
+        size (Tensor): ``[...]`` number of pixels along the axis.
 
     Returns:
-        tuple: lower and upper indices (``[..., R]`` long) and the upper index's weight.
+        tuple: lower and upper indices (``[..., R]`` long) and the upper index's weight
+        ``[..., R]``.
     """
     limit = (size - 1)[..., None]
     coords = torch.minimum(coords.clamp(min=0), limit.to(coords.dtype))

@@ -28,7 +28,7 @@ class FourierScaleEncoding(nn.Module):
     gamma(s) = [s, sin(2^k pi s), cos(2^k pi s) for k < num_bands]
 
     Args:
-        num_bands: Number of frequencies.
+        num_bands (int): Number of frequencies.
 
     Shapes:
         input ``[...]`` -> output ``[..., 1 + 2 * num_bands]``.
@@ -73,10 +73,10 @@ class SirenMLP(nn.Module):
     """A SIREN: ``num_layers`` sine layers, smooth in its input by construction.
 
     Args:
-        in_features: Input width.
-        hidden_features: Width of every layer (and of the output).
-        num_layers: Number of sine layers.
-        omega_0: Frequency factor of the sine activations.
+        in_features (int): Input width.
+        hidden_features (int): Width of every layer (and of the output).
+        num_layers (int): Number of sine layers.
+        omega_0 (float): Frequency factor of the sine activations.
     """
 
     def __init__(

@@ -568,7 +568,8 @@ def selective_scan(
         B (Tensor): Input matrix, ``[dim, N]`` (constant), ``[batch, N, L]`` or grouped
             ``[batch, G, N, L]`` with ``dim % G == 0``; channel ``d`` uses group
             ``d // (dim // G)`` (VMamba scans its 4 directions in one call with ``G = 4``).
-        C (Tensor): Output matrix, same layouts as ``B``.
+        C (Tensor): Output matrix, ``[dim, N]`` (constant), ``[batch, N, L]`` or grouped
+            ``[batch, G, N, L]``, as ``B``.
         D (Tensor, optional): Skip connection, ``[dim]``.
         z (Tensor, optional): Gate, ``[batch, dim, L]``; the output is multiplied by ``silu(z)``.
         delta_bias (Tensor, optional): Added to ``delta``, ``[dim]``.

@@ -13,9 +13,10 @@ def encode_boxes(boxes: Tensor, img_wh: Tensor, scale: float) -> Tensor:
     """Pixel boxes -> diffusion signal.
 
     Args:
-        boxes: ``[..., 4]`` (x1, y1, x2, y2) in pixels.
-        img_wh: ``[..., 2]`` image (width, height), broadcastable to ``boxes[..., :2]``.
-        scale: Signal scale (signal-to-noise factor): [0, 1] maps to [-scale, scale].
+        boxes (Tensor): ``[..., 4]`` (x1, y1, x2, y2) in pixels.
+        img_wh (Tensor): ``[..., 2]`` image (width, height), broadcastable to
+            ``boxes[..., :2]``.
+        scale (float): Signal scale (signal-to-noise factor): [0, 1] maps to [-scale, scale].
 
     Returns:
         Tensor: ``[..., 4]`` scaled (cx, cy, w, h).

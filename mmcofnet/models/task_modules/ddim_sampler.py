@@ -33,8 +33,8 @@ class DDIMBoxSampler:
     drops at the strongest peaks not used yet, not from noise.
 
     Args:
-        schedule: The noise schedule the denoiser was trained with.
-        snr_scale: Signal scale of the box encoding.
+        schedule (NoiseSchedule): The noise schedule the denoiser was trained with.
+        snr_scale (float): Signal scale of the box encoding.
     """
 
     def __init__(self, schedule: NoiseSchedule, snr_scale: float) -> None:
@@ -52,12 +52,13 @@ class DDIMBoxSampler:
         """Samples ``num_boxes`` boxes per image in ``cfg.sampling_steps`` steps.
 
         Args:
-            denoise: The denoiser (see ``Denoiser``).
-            img_wh: ``[B, 1, 2]`` image sizes (width, height).
-            num_boxes: N, boxes per image.
-            cfg: ``sampling_steps``, ``eta``, ``box_renewal``, ``renewal_thr``, ``seed``,
-                ``prior_proposals`` and ``prior_t``.
-            peaks: Objectness peaks to start from (see ``PeakFinder``), or None.
+            denoise (Denoiser): The denoiser (see ``Denoiser``).
+            img_wh (Tensor): ``[B, 1, 2]`` image sizes (width, height).
+            num_boxes (int): N, boxes per image.
+            cfg (ConfigDict): ``sampling_steps``, ``eta``, ``box_renewal``, ``renewal_thr``,
+                ``seed``, ``prior_proposals`` and ``prior_t``.
+            peaks (PeakFinder, optional): Objectness peaks to start from (see ``PeakFinder``),
+                or None.
 
         Returns:
             list: per step, class logits ``[B, N, K]`` and boxes ``[B, N, 4]`` (xyxy px).
@@ -108,8 +109,9 @@ class _PeakQueue:
     """Objectness peaks not used yet, handed out strongest first to the boxes that renewal drops.
 
     Args:
-        peaks: ``[B, P, 4]`` encoded boxes at the peaks, strongest first.
-        num_peaks: ``[B]`` how many of them are true peaks (the rest are not handed out).
+        peaks (Tensor): ``[B, P, 4]`` encoded boxes at the peaks, strongest first.
+        num_peaks (Tensor): ``[B]`` how many of them are true peaks (the rest are not handed
+            out).
     """
 
     def __init__(self, peaks: Tensor, num_peaks: Tensor) -> None:

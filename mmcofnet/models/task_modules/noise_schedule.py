@@ -30,9 +30,9 @@ class NoiseSchedule(nn.Module):
     Forward diffusion: ``x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps``.
 
     Args:
-        num_timesteps: T, the number of diffusion steps.
-        schedule: ``'cosine'`` or ``'linear'``.
-        beta_start, beta_end: Range of the linear schedule.
+        num_timesteps (int): T, the number of diffusion steps.
+        schedule (str): ``'cosine'`` or ``'linear'``.
+        beta_start, beta_end (float): Range of the linear schedule.
     """
 
     def __init__(
@@ -99,14 +99,15 @@ class NoiseSchedule(nn.Module):
         """One DDIM update (Song et al., 2021) from step ``t`` to ``t_next`` (-1 returns ``x0``).
 
         Args:
-            x0: Predicted ``x_0``, ``[B, ...]``.
-            noise: Predicted noise at step ``t``, same shape.
-            t, t_next: Current and next step.
-            eta: 0 is deterministic DDIM, 1 the DDPM-like stochastic update.
-            fresh_noise: Standard normal noise for ``eta > 0`` (same shape as ``x0``).
+            x0 (Tensor): Predicted ``x_0``, ``[B, ...]``.
+            noise (Tensor): Predicted noise at step ``t``, ``[B, ...]`` (same shape as ``x0``).
+            t, t_next (int): Current and next step.
+            eta (float): 0 is deterministic DDIM, 1 the DDPM-like stochastic update.
+            fresh_noise (Tensor, optional): Standard normal noise for ``eta > 0``, ``[B, ...]``
+                (same shape as ``x0``).
 
         Returns:
-            Tensor: ``x_{t_next}``.
+            Tensor: ``x_{t_next}``, ``[B, ...]``.
         """
         if t_next < 0:
             return x0

@@ -340,3 +340,40 @@ def test_bad_arguments_are_refused():
     head = make_head(test_cfg=dict(sampling_steps=0))
     with pytest.raises(ValueError, match='sampling_steps=0'):
         head.sample(lambda boxes: None, torch.tensor([[[96.0, 64.0]]]))
+
+
+def test_noise_prediction_turns_the_predicted_noise_into_boxes(field):
+    # prediction='noise': the stages predict eps and the boxes are x0 = (x_t - sqrt(1 - ab) eps)
+    # / sqrt(ab). The box outputs start at zero, so eps = 0 and x0 = x_t / sqrt(ab).
+    head = make_head(prediction='noise', test_cfg=dict(box_renewal=False, eta=0.0)).eval()
+    img_wh = torch.tensor([[[96.0, 64.0]]] * 2)
+    with torch.no_grad():
+        steps = head.sample(sampler_for(field).sample, img_wh)
+    x_t = torch.randn(12, 4, generator=torch.Generator().manual_seed(0))  # test_cfg.seed 0
+    x0 = x_t / head.schedule.alphas_cumprod[999].sqrt()
+    torch.testing.assert_close(steps[0][1], decode_boxes(x0[None].expand(2, -1, -1), img_wh, 2.0))
+
+
+@pytest.mark.parametrize('power, share_below_half', [(1.0, 0.5), (6.0, 0.5 ** (1 / 6))])
+def test_timestep_power_favours_small_steps(power, share_below_half):
+    # t = T u ** power with u uniform: P(t < T / 2) = (1 / 2) ** (1 / power).
+    torch.manual_seed(0)
+    head = make_head(train_cfg=dict(timestep_power=power))
+    gts = [torch.zeros(0, 4)] * 4000
+    _, _, _, t = head.noised_targets(gts, torch.tensor([[[96.0, 64.0]]]).expand(4000, 1, 2))
+    assert (t < 500).float().mean() == pytest.approx(share_below_half, abs=0.03)
+    assert t.min() >= 0 and t.max() < 1000
+
+
+def test_step_embedding_changes_the_stages_outputs(field):
+    head = make_head()
+    for stage in head.stages:  # non-zero box deltas, so that the boxes depend on the queries
+        torch.nn.init.normal_(stage.reg_out.weight, std=0.1)
+    sampler = sampler_for(field, images=(0,)).sample
+    boxes = torch.tensor([[[10.0, 10, 20, 18], [30, 5, 40, 30]]])
+    img_wh = torch.tensor([[[96.0, 64.0]]])
+    early = head.denoise(sampler, boxes, img_wh, torch.tensor([900]))[-1]
+    late = head.denoise(sampler, boxes, img_wh, torch.tensor([10]))[-1]
+    assert not torch.allclose(early[0], late[0]) and not torch.allclose(early[1], late[1])
+    (early[0].sum() + early[1].sum()).backward()
+    assert head.time_embed[0].weight.grad.abs().sum() > 0

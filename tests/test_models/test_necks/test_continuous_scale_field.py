@@ -259,9 +259,15 @@ def test_drop_in_under_an_mmdet_dense_head():
     assert cls_scores[0].shape[1] == 3 and bbox_preds[0].shape[1] == 4
 
 
-def test_fourier_and_siren_shapes():
+def test_fourier_encoding_values_and_siren_shapes():
     enc = FourierScaleEncoding(num_bands=3)
     assert enc(torch.rand(5, 2)).shape == (5, 2, 7)
+    # gamma(s) = [s, sin(2^k pi s), cos(2^k pi s)] for k = 0, 1, 2; at s = 1/6: angles pi/6,
+    # pi/3, 2 pi/3.
+    values = enc(torch.tensor([1 / 6]))[0]
+    root3 = 3**0.5 / 2
+    expected = torch.tensor([1 / 6, 0.5, root3, root3, root3, 0.5, -0.5])
+    torch.testing.assert_close(values, expected)
     assert SirenMLP(7, 32, num_layers=2)(torch.rand(4, 7)).shape == (4, 32)
 
 
