@@ -20,11 +20,32 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def image_tool_parser(description: str, num: int, score_thr: float) -> argparse.ArgumentParser:
-    """Arguments of the tools that run a detector on test images (see :func:`load_test_batches`).
+def detector_tool_parser(description: str) -> argparse.ArgumentParser:
+    """Arguments of the tools that load a trained detector: ``config``, ``checkpoint``,
+    ``--device`` (CUDA when there is one) and ``--cfg-options``; a tool adds its own.
 
-    ``config``, ``checkpoint``, ``--num`` (>= 1), ``--start``, ``--score-thr``, ``--device`` (CUDA
-    when there is one) and ``--cfg-options``; a tool adds its own.
+    Args:
+        description (str): The tool's description.
+
+    Returns:
+        argparse.ArgumentParser: The parser.
+    """
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument('config', help='detector config')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, key=value pairs',
+    )
+    return parser
+
+
+def image_tool_parser(description: str, num: int, score_thr: float) -> argparse.ArgumentParser:
+    """:func:`detector_tool_parser` with the test images to run on: ``--num`` (>= 1) images from
+    ``--start`` (see ``mmcofnet.apis.load_test_batches``), and ``--score-thr``.
 
     Args:
         description (str): The tool's description.
@@ -34,20 +55,11 @@ def image_tool_parser(description: str, num: int, score_thr: float) -> argparse.
     Returns:
         argparse.ArgumentParser: The parser.
     """
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument('config', help='detector config')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser = detector_tool_parser(description)
     parser.add_argument('--num', type=_positive_int, default=num, help='number of test images')
     parser.add_argument('--start', type=int, default=0, help='index of the first test image')
     parser.add_argument(
         '--score-thr', type=float, default=score_thr, help='lowest score of the predictions used'
-    )
-    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, key=value pairs',
     )
     return parser
 

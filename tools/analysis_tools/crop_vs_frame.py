@@ -25,9 +25,9 @@ import argparse
 import warnings
 
 import torch
+from _cli import detector_tool_parser
 from mmdet.registry import DATASETS, METRICS
 from mmdet.structures.bbox import get_box_tensor
-from mmengine.config import DictAction
 from mmengine.dataset import pseudo_collate
 from torch import Tensor
 
@@ -36,21 +36,12 @@ from mmcofnet.apis import build_detector, load_config
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='A region seen in a crop and in the frame')
-    parser.add_argument('config', help='detector config')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser = detector_tool_parser('A region seen in a crop and in the frame')
     parser.add_argument('--crop', type=int, default=320, help='side of the crop (training size)')
     parser.add_argument(
         '--margin', type=int, default=32, help='crop border left out of the feature comparison, px'
     )
     parser.add_argument('--step', type=int, default=4, help='every step-th test image')
-    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, key=value pairs',
-    )
     return parser.parse_args()
 
 

@@ -29,8 +29,8 @@ import copy
 import warnings
 
 import torch
+from _cli import detector_tool_parser
 from mmdet.registry import METRICS
-from mmengine.config import DictAction
 from mmengine.runner import Runner
 
 import mmcofnet  # noqa: F401  (registers the components)
@@ -40,16 +40,7 @@ VARIANTS = ('head', 'map', 'stages, class scores', 'stages, map scores', 'map bo
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='COFNet: objectness map against the stages')
-    parser.add_argument('config', help='COFNet config')
-    parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, key=value pairs',
-    )
+    parser = detector_tool_parser('COFNet: objectness map against the stages')
     return parser.parse_args()
 
 

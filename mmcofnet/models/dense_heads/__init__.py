@@ -1,6 +1,5 @@
-"""Dense heads: the diffusion box head and its objectness map."""
+"""Dense heads: the diffusion box head."""
 
 from .diffusion_box_head import DiffusionBoxHead
-from .objectness_map import ObjectnessMap
 
-__all__ = ['DiffusionBoxHead', 'ObjectnessMap']
+__all__ = ['DiffusionBoxHead']

@@ -14,12 +14,12 @@ from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
 from ..layers.denoising_stage import DenoisingStage
+from ..layers.objectness_map import ObjectnessMap
 from ..losses.set_criterion import DEFAULT_ASSIGNER, SetCriterion
 from ..necks.continuous_scale_field import BoxSampler, FieldFeatures
 from ..task_modules.box_encoding import decode_boxes, encode_boxes, random_boxes, timestep_embedding
 from ..task_modules.ddim_sampler import DDIMBoxSampler
 from ..task_modules.noise_schedule import NoiseSchedule
-from .objectness_map import ObjectnessMap
 
 DEFAULT_TEST_CFG = dict(
     sampling_steps=1,

@@ -1,7 +1,8 @@
-"""Building blocks: selective-scan mixers and residual blocks, the denoiser's stages."""
+"""Building blocks: selective-scan mixers, residual blocks, denoising stages, objectness map."""
 
 from .denoising_stage import BoxRoIAttention, DenoisingStage
 from .mamba_block import MambaBlock, causal_conv1d
+from .objectness_map import ObjectnessMap
 from .ssm import DirectionalSSM
 from .vss_block import SS2D, ChannelMLP, VSSBlock
 
@@ -11,6 +12,7 @@ __all__ = [
     'DenoisingStage',
     'DirectionalSSM',
     'MambaBlock',
+    'ObjectnessMap',
     'SS2D',
     'VSSBlock',
     'causal_conv1d',

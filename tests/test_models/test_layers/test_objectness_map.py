@@ -7,7 +7,7 @@ import torch
 from conftest import objectness_logits
 from mmengine.structures import InstanceData
 
-from mmcofnet.models.dense_heads import ObjectnessMap
+from mmcofnet.models.layers import ObjectnessMap
 
 
 def make_map():
