@@ -1,7 +1,13 @@
 """Shared fixtures and helpers. Importing mmcofnet registers every component in mmdet's registries.
 
 Test modules import the helpers with ``from conftest import load_tool, run_tool``.
+
+Markers (declared in setup.cfg): ``slow`` for tests that take seconds or run a subprocess
+(``-m "not slow"`` leaves them out), ``cuda`` for tests that need a CUDA device (skipped here
+without one).
 """
+
+from __future__ import annotations
 
 import importlib.util
 import os.path as osp
@@ -17,6 +23,17 @@ import mmcofnet  # noqa: F401
 register_all_modules(init_default_scope=True)
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+# Images and boxes from disk, nothing else: what a dataset holds, as arrays.
+LOAD_PIPELINE = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations', with_bbox=True)]
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker('cuda') is not None:
+        import torch
+
+        if not torch.cuda.is_available():
+            pytest.skip('needs a CUDA device')
 
 
 @pytest.fixture(scope='session')
@@ -93,3 +110,51 @@ def objectness_logits(peaks: dict, num_classes: int = 3, shape=(8, 12)):
         logits[0, 1, y, x] = value
         logits[0, num_classes : num_classes + len(geometry), y, x] = torch.tensor(geometry)
     return logits
+
+
+def evaluate_ground_truth(dataset, evaluator_cfg) -> dict:
+    """Metrics of the ground truth predicted as it is (score 1), with an evaluator config.
+
+    ``dataset`` must pack its samples (``PackDetInputs``); a right evaluator gives mAP 1.
+    """
+    import torch
+    from mmdet.registry import METRICS
+    from mmdet.structures import DetDataSample
+    from mmengine.structures import InstanceData
+
+    metric = METRICS.build(evaluator_cfg)
+    metric.dataset_meta = dataset.metainfo
+    for i in range(len(dataset)):
+        sample = dataset[i]['data_samples']
+        out = DetDataSample(metainfo=sample.metainfo)
+        out.pred_instances = InstanceData(
+            bboxes=sample.gt_instances.bboxes.tensor,
+            scores=torch.ones(len(sample.gt_instances)),
+            labels=sample.gt_instances.labels,
+        )
+        metric.process({}, [out.to_dict()])
+    return metric.evaluate(len(dataset))
+
+
+def random_checkpoint(cfg_or_model, path, dataset_meta: dict | None = None, seed: int = 0):
+    """Saves an untrained detector's weights as a checkpoint at ``path``; returns the model.
+
+    ``cfg_or_model`` is a detector, a :class:`~mmengine.config.Config` or a config file. A config
+    is built after ``torch.manual_seed(seed)`` as the tools build a model without a checkpoint
+    (:func:`mmcofnet.apis.build_detector`: ``init_weights()``, nothing pretrained, eval mode).
+    ``dataset_meta`` (class names, palette) goes into the checkpoint's meta, where mmdet's
+    inferencers read it.
+    """
+    import torch
+    from mmengine.config import Config
+
+    from mmcofnet.apis import build_detector
+
+    model = cfg_or_model
+    if not isinstance(model, torch.nn.Module):
+        cfg = model if isinstance(model, Config) else Config.fromfile(str(model))
+        torch.manual_seed(seed)
+        model = build_detector(cfg)
+    meta = {} if dataset_meta is None else dict(dataset_meta=dataset_meta)
+    torch.save(dict(state_dict=model.state_dict(), meta=meta), str(path))
+    return model

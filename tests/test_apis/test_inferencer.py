@@ -3,7 +3,8 @@
 import cv2
 import pytest
 import torch
-from mmdet.registry import DATASETS, MODELS
+from conftest import random_checkpoint
+from mmdet.registry import DATASETS
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 
@@ -19,19 +20,14 @@ def setup(repo_root, tmp_path_factory):
     cfg = Config.fromfile(f'{repo_root}/{CONFIG}')
     cfg.test_dataloader.dataset.update(num_images=1, img_size=(256, 192))
     cfg.model.test_cfg.score_thr = 0.0  # random weights score low: keep every box
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
-    model.init_weights()
     dataset = DATASETS.build(cfg.test_dataloader.dataset)
     checkpoint = str(tmp / 'model.pth')
-    torch.save(
-        dict(state_dict=model.state_dict(), meta=dict(dataset_meta=dataset.metainfo)), checkpoint
-    )
+    model = random_checkpoint(cfg, checkpoint, dataset_meta=dataset.metainfo)
     data = dataset[0]
     h, w = data['data_samples'].ori_shape
     frame = str(tmp / 'frame.png')  # lossless: the file holds exactly the rendered frame
     cv2.imwrite(frame, data['inputs'][:, :h, :w].permute(1, 2, 0).numpy())
-    return cfg, checkpoint, model.eval(), data, frame
+    return cfg, checkpoint, model, data, frame
 
 
 def test_inferencer_predicts_as_the_test_loop_on_a_rendered_config(setup):

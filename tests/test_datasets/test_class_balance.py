@@ -1,33 +1,58 @@
-"""Rare-class oversampling (mmdet's ClassBalancedDataset, as configs/_base_/datasets/skywatch.py
-uses it) on sky data with a rare class."""
+"""Rare-class oversampling in configs/_base_/datasets/skywatch.py: meteorite frames repeat 5x."""
 
-import numpy as np
+import json
+import os.path as osp
+from collections import Counter
+
 from mmdet.registry import DATASETS
+from mmengine.config import Config
 
-from mmcofnet.datasets.sky_renderer import METEORITE
-
-
-def frames_with_meteorite(dataset):
-    return sum(METEORITE in dataset.get_cat_ids(i) for i in range(len(dataset)))
+NUM_FRAMES = 250
+RARE_FRAME = 100  # the only frame with a meteorite: f = 1 / 250 = 0.004
 
 
-def test_frames_of_the_rare_class_are_repeated():
-    inner = dict(
-        type='SyntheticSkyDataset',
-        num_images=200,
-        seed=0,
-        img_size=(256, 192),
-        scene_cfg=dict(num_objects=(1, 2), class_probs=(0.6, 0.39, 0.01)),
-        pipeline=[],
-        test_mode=True,
+def write_annotations(path):
+    """COCO file: 250 frames with one box each (Plane, WildLife, one meteorite), one empty frame.
+
+    Only the annotations: building the dataset and its repeat factors reads no image.
+    """
+    images = [
+        dict(id=i, file_name=f'train/{i:04d}.jpg', width=1080, height=720)
+        for i in range(NUM_FRAMES + 1)
+    ]
+    categories = [
+        dict(id=1, name='Plane'),
+        dict(id=2, name='WildLife'),
+        dict(id=3, name='meteorite'),
+    ]
+    annotations = [
+        dict(
+            id=i + 1,
+            image_id=i,
+            category_id=3 if i == RARE_FRAME else 1 + i % 2,
+            bbox=[100, 100, 12, 8],
+            area=96,
+            iscrowd=0,
+        )
+        for i in range(NUM_FRAMES)  # frame 250 has no box: training leaves it out
+    ]
+    path.write_text(json.dumps(dict(images=images, annotations=annotations, categories=categories)))
+
+
+def test_frames_of_the_rare_class_are_repeated(repo_root, tmp_path):
+    (tmp_path / 'annotations').mkdir()
+    write_annotations(tmp_path / 'annotations' / 'train.json')
+    cfg = Config.fromfile(osp.join(repo_root, 'configs/_base_/datasets/skywatch.py'))
+    cfg.train_dataloader.dataset.dataset.data_root = f'{tmp_path}/'
+    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+
+    inner = dataset.dataset
+    assert len(inner) == NUM_FRAMES  # the frame without boxes is filtered out
+    frames = Counter(
+        osp.basename(dataset.get_data_info(i)['img_path']) for i in range(len(dataset))
     )
-    plain = DATASETS.build(inner)
-    balanced = DATASETS.build(dict(type='ClassBalancedDataset', oversample_thr=0.1, dataset=inner))
-    rare = frames_with_meteorite(plain)
-    assert 0 < rare < 10  # about 1% of objects
-    freq = rare / len(plain)
-    expected_repeat = np.sqrt(0.1 / freq)
-    assert expected_repeat > 2
-    # Every frame with a meteorite appears ceil/floor(repeat) times; common frames once.
-    assert frames_with_meteorite(balanced) >= rare * int(expected_repeat)
-    assert len(balanced) - frames_with_meteorite(balanced) == len(plain) - rare
+    # r = max(1, sqrt(0.1 / f)): sqrt(0.1 / 0.004) = 5 for the meteorite; Plane and WildLife
+    # (f = 0.5) stay at 1.
+    assert frames[f'{RARE_FRAME:04d}.jpg'] == 5
+    assert set(frames.values()) == {1, 5} and len(frames) == NUM_FRAMES
+    assert len(dataset) == NUM_FRAMES - 1 + 5

@@ -7,12 +7,10 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from mmdet.registry import DATASETS, METRICS
-from mmdet.structures import DetDataSample
+from conftest import LOAD_PIPELINE, evaluate_ground_truth
+from mmdet.registry import DATASETS
 from mmengine.config import Config
-from mmengine.structures import InstanceData
 
-PIPELINE = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations', with_bbox=True)]
 SIZES = {'a.png': (120, 80), 'b.png': (90, 60), 'c.png': (120, 80)}  # (width, height)
 
 # Roboflow: category 0 is the project (supercategory 'none'), the classes name it as their
@@ -110,12 +108,6 @@ def check_samples(dataset):
         np.testing.assert_array_equal(sample['gt_bboxes_labels'], labels)
 
 
-def test_dataset_is_registered():
-    from mmcofnet.datasets import SkyWatchDataset
-
-    assert DATASETS.get('SkyWatchDataset') is SkyWatchDataset
-
-
 def test_roboflow_export_loads_with_images_beside_the_annotations(roboflow_root):
     dataset = DATASETS.build(
         dict(
@@ -123,7 +115,7 @@ def test_roboflow_export_loads_with_images_beside_the_annotations(roboflow_root)
             data_root=str(roboflow_root),
             ann_file='valid/_annotations.coco.json',
             test_mode=True,
-            pipeline=PIPELINE,
+            pipeline=LOAD_PIPELINE,
         )
     )
     assert dataset[0]['img_path'] == osp.join(str(roboflow_root), 'valid', 'a.png')
@@ -138,7 +130,7 @@ def test_our_layout_loads(our_root):
             ann_file='annotations/valid.json',
             data_prefix=dict(img='images/'),
             test_mode=True,
-            pipeline=PIPELINE,
+            pipeline=LOAD_PIPELINE,
         )
     )
     assert dataset[0]['img_path'] == osp.join(str(our_root), 'images', 'valid', 'a.png')
@@ -152,7 +144,7 @@ def test_training_drops_images_without_class_boxes(roboflow_root):
             data_root=str(roboflow_root),
             ann_file='valid/_annotations.coco.json',
             filter_cfg=dict(filter_empty_gt=True),
-            pipeline=PIPELINE,
+            pipeline=LOAD_PIPELINE,
         )
     )
     kept = [osp.basename(dataset.get_data_info(i)['img_path']) for i in range(len(dataset))]
@@ -165,22 +157,6 @@ def test_unknown_category_names_the_file_and_category(tmp_path):
     ann_file.write_text(json.dumps(coco_dict(categories=categories)))
     with pytest.raises(ValueError, match=r"bad\.json: categories \['Satellite'\]"):
         DATASETS.build(dict(type='SkyWatchDataset', ann_file=str(ann_file), test_mode=True))
-
-
-def evaluate_ground_truth(dataset, evaluator_cfg):
-    """mAP of the ground truth predicted as it is, with the evaluator of a config."""
-    metric = METRICS.build(evaluator_cfg)
-    metric.dataset_meta = dataset.metainfo
-    for i in range(len(dataset)):
-        sample = dataset[i]['data_samples']
-        out = DetDataSample(metainfo=sample.metainfo)
-        out.pred_instances = InstanceData(
-            bboxes=sample.gt_instances.bboxes.tensor,
-            scores=torch.ones(len(sample.gt_instances)),
-            labels=sample.gt_instances.labels,
-        )
-        metric.process({}, [out.to_dict()])
-    return metric.evaluate(len(dataset))
 
 
 def test_base_config_evaluates_another_split_from_the_command_line(repo_root, roboflow_root):

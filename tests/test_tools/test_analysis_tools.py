@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from conftest import load_tool, run_tool
+from conftest import load_tool, random_checkpoint, run_tool
 from mmdet.registry import METRICS, MODELS
 from mmengine.config import Config
 
@@ -42,10 +42,8 @@ def configs(write_smoke_config, tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def checkpoint(configs, tmp_path_factory):
-    torch.manual_seed(0)
-    model = MODELS.build(Config.fromfile(configs['baseline']).model)
     path = str(tmp_path_factory.mktemp('ckpt') / 'model.pth')
-    torch.save({'state_dict': model.state_dict(), 'meta': {}}, path)
+    random_checkpoint(configs['baseline'], path)
     return path
 
 
@@ -341,6 +339,7 @@ def test_read_scalars_places_validation_at_the_training_iteration(repo_root, tmp
         tool.log_files(str(tmp_path / 'nowhere'))
 
 
+@pytest.mark.slow
 def test_plot_curves_writes_a_png_for_two_runs(repo_root, tmp_path):
     for name, final_map in (('fpn', 0.2), ('csf', 0.3)):
         _write_scalars(
@@ -378,7 +377,6 @@ def test_plot_curves_writes_a_png_for_two_runs(repo_root, tmp_path):
     assert proc.returncode != 0 and "'nope'" in proc.stderr and 'loss' in proc.stderr
 
 
-@pytest.mark.slow
 def test_image_tool_parser_defaults_and_refuses_no_images(repo_root, capsys):
     cli = load_tool(repo_root, 'tools/analysis_tools/_cli.py')
     parser = cli.image_tool_parser('tool', num=6, score_thr=0.3)
@@ -390,6 +388,7 @@ def test_image_tool_parser_defaults_and_refuses_no_images(repo_root, capsys):
     assert 'argument --num: 0 is not >= 1' in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_show_detections_writes_a_grid(repo_root, configs, checkpoint, tmp_path):
     out = tmp_path / 'grid.png'
     proc = run_tool(

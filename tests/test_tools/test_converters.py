@@ -1,68 +1,27 @@
 """tools/dataset_converters: yolo2coco.py and halmstad2coco.py write the boxes they are given."""
 
 import csv
-import importlib.util
 import json
 import os
 import os.path as osp
-import subprocess
-import sys
 from collections import defaultdict
 
 import cv2
 import numpy as np
 import pytest
-import torch
-from mmdet.registry import DATASETS, METRICS
-from mmdet.structures import DetDataSample
+from conftest import LOAD_PIPELINE, evaluate_ground_truth, load_tool, run_tool
+from mmdet.registry import DATASETS
 from mmengine.config import Config
-from mmengine.structures import InstanceData
-
-PIPELINE = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations', with_bbox=True)]
-
-
-def load_tool(repo_root, name):
-    """Imports ``tools/dataset_converters/{name}.py`` (tools/ is not a package)."""
-    path = osp.join(repo_root, 'tools', 'dataset_converters', f'{name}.py')
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while it loads
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope='module')
 def yolo2coco(repo_root):
-    return load_tool(repo_root, 'yolo2coco')
+    return load_tool(repo_root, 'tools/dataset_converters/yolo2coco.py')
 
 
 @pytest.fixture(scope='module')
 def halmstad2coco(repo_root):
-    return load_tool(repo_root, 'halmstad2coco')
-
-
-def run_tool(repo_root, *args):
-    proc = subprocess.run(
-        [sys.executable, *args], cwd=repo_root, capture_output=True, text=True, timeout=300
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc.stdout
-
-
-def evaluate_ground_truth(dataset, evaluator_cfg):
-    """mAP of the ground truth predicted as it is, with the evaluator of a config."""
-    metric = METRICS.build(evaluator_cfg)
-    metric.dataset_meta = dataset.metainfo
-    for i in range(len(dataset)):
-        sample = dataset[i]['data_samples']
-        out = DetDataSample(metainfo=sample.metainfo)
-        out.pred_instances = InstanceData(
-            bboxes=sample.gt_instances.bboxes.tensor,
-            scores=torch.ones(len(sample.gt_instances)),
-            labels=sample.gt_instances.labels,
-        )
-        metric.process({}, [out.to_dict()])
-    return metric.evaluate(len(dataset))
+    return load_tool(repo_root, 'tools/dataset_converters/halmstad2coco.py')
 
 
 # ---------------------------------------------------------------------------------------------
@@ -110,10 +69,11 @@ def write_yolo_export(root, images=YOLO_IMAGES):
             )
 
 
+@pytest.mark.slow
 def test_yolo2coco_writes_clipped_boxes_and_empty_images(repo_root, tmp_path):
     src, out = tmp_path / 'export', tmp_path / 'coco'
     write_yolo_export(src)
-    stdout = run_tool(repo_root, 'tools/dataset_converters/yolo2coco.py', str(src), str(out))
+    stdout = run_tool(repo_root, 'tools/dataset_converters/yolo2coco.py', str(src), str(out)).stdout
     assert (
         'train: 3 images (2 without boxes), 2 boxes (Plane: 1, WildLife: 0, meteorite: 1), '
         '1 dropped'
@@ -148,7 +108,7 @@ def test_yolo2coco_output_loads_as_skywatch(yolo2coco, tmp_path):
             ann_file='annotations/train.json',
             data_prefix=dict(img='images/'),
             test_mode=True,
-            pipeline=PIPELINE,
+            pipeline=LOAD_PIPELINE,
         )
     )
     sample = dataset[0]
@@ -237,6 +197,7 @@ def tiny_halmstad(tmp_path):
     return root
 
 
+@pytest.mark.slow
 def test_halmstad2coco_keeps_every_step_th_labelled_frame(repo_root, tiny_halmstad, tmp_path):
     out = tmp_path / 'coco'
     stdout = run_tool(
@@ -248,7 +209,7 @@ def test_halmstad2coco_keeps_every_step_th_labelled_frame(repo_root, tiny_halmst
         str(out),
         '--step',
         '2',
-    )
+    ).stdout
     assert (
         'train: 1 videos, 3 images, 5 boxes (AIRPLANE: 1, BIRD: 2, DRONE: 1, HELICOPTER: 1), '
         '1 dropped boxes'
@@ -325,7 +286,7 @@ def real_coco(repo_root, halmstad_root, tmp_path_factory):
         str(REAL_STEP),
         '--videos',
         *REAL_VIDEOS,
-    )
+    ).stdout
     assert '0 dropped boxes' in stdout
     return out
 
@@ -355,6 +316,7 @@ def halmstad_config(repo_root, out, split):
     return cfg
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('video, split', REAL_VIDEOS.items())
 def test_real_frames_load_with_the_csv_boxes(repo_root, halmstad_root, real_coco, video, split):
     expected = csv_boxes(halmstad_root, video)
@@ -376,6 +338,7 @@ def test_real_frames_load_with_the_csv_boxes(repo_root, halmstad_root, real_coco
     )
 
 
+@pytest.mark.slow
 def test_real_frames_train_as_crops(repo_root, real_coco):
     cfg = halmstad_config(repo_root, real_coco, 'val')
     dataset = DATASETS.build(cfg.train_dataloader.dataset)

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from conftest import load_tool, run_tool
+from conftest import load_tool, random_checkpoint, run_tool
 from mmengine.config import Config
 
 from mmcofnet.apis import build_detector, load_test_batches
@@ -14,10 +14,8 @@ COFNET = 'configs/cofnet/cofnet_nano_sky-synth.py'
 def smoke(write_smoke_config, tmp_path_factory):
     out_dir = tmp_path_factory.mktemp('map_vs_stages')
     config = write_smoke_config(COFNET, out_dir)
-    torch.manual_seed(0)
-    model = build_detector(Config.fromfile(config))
     checkpoint = str(out_dir / 'model.pth')
-    torch.save({'state_dict': model.state_dict(), 'meta': {}}, checkpoint)
+    random_checkpoint(config, checkpoint)
     return config, checkpoint
 
 

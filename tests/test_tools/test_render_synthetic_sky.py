@@ -1,37 +1,29 @@
 """tools/dataset_converters/render_synthetic_sky.py: COCO files equal the on-the-fly dataset."""
 
-import subprocess
-import sys
-
 import numpy as np
+import pytest
+from conftest import LOAD_PIPELINE, run_tool
 from mmdet.registry import DATASETS
 
-PIPELINE = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations', with_bbox=True)]
 SYNTH_PIPELINE = [dict(type='LoadSyntheticSkyImage'), dict(type='LoadAnnotations', with_bbox=True)]
 
 
+@pytest.mark.slow
 def test_rendered_coco_dataset_matches_synthetic_dataset(repo_root, tmp_path):
-    proc = subprocess.run(
-        [
-            sys.executable,
-            'tools/dataset_converters/render_synthetic_sky.py',
-            str(tmp_path),
-            '--split',
-            'val',
-            '--num-images',
-            '3',
-            '--seed',
-            '5',
-            '--img-size',
-            '200',
-            '150',
-        ],
-        cwd=repo_root,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    proc = run_tool(
+        repo_root,
+        'tools/dataset_converters/render_synthetic_sky.py',
+        str(tmp_path),
+        '--split',
+        'val',
+        '--num-images',
+        '3',
+        '--seed',
+        '5',
+        '--img-size',
+        '200',
+        '150',
     )
-    assert proc.returncode == 0, proc.stderr
     assert 'wrote 3 images' in proc.stdout
 
     on_disk = DATASETS.build(
@@ -41,7 +33,7 @@ def test_rendered_coco_dataset_matches_synthetic_dataset(repo_root, tmp_path):
             ann_file='annotations/val.json',
             data_prefix=dict(img='images/'),
             test_mode=True,
-            pipeline=PIPELINE,
+            pipeline=LOAD_PIPELINE,
             metainfo=dict(classes=('Plane', 'WildLife', 'meteorite')),
         )
     )

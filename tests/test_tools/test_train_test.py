@@ -1,4 +1,7 @@
-"""tools/train.py, --resume and tools/test.py end to end on the baseline (smoke size)."""
+"""tools/train.py, --resume and tools/test.py end to end on the baseline (smoke size).
+
+Every test that runs a tool is marked slow; the in-process checks are not.
+"""
 
 import json
 import os.path as osp
@@ -7,8 +10,6 @@ import pickle
 import pytest
 import torch
 from conftest import run_tool
-
-pytestmark = pytest.mark.slow
 
 BASELINE = 'configs/baselines/rtmdet_tiny_sky-synth.py'
 
@@ -25,18 +26,21 @@ def trained(repo_root, smoke_config, tmp_path_factory):
     return work_dir, proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_train_writes_checkpoints_and_evaluates(trained):
     work_dir, log = trained
     assert osp.isfile(osp.join(work_dir, 'iter_4.pth'))
     assert 'coco/bbox_mAP' in log
 
 
+@pytest.mark.slow
 def test_checkpoint_loads_with_torch_safe_loader(trained):
     # torch >= 2.6 loads with weights_only=True; mmcofnet allow-lists mmengine's extra types.
     ckpt = torch.load(osp.join(trained[0], 'iter_4.pth'), map_location='cpu', weights_only=True)
     assert ckpt['meta']['iter'] == 4 and 'message_hub' in ckpt and 'optimizer' in ckpt
 
 
+@pytest.mark.slow
 def test_resume_continues_from_the_saved_iteration(repo_root, smoke_config, trained):
     work_dir = trained[0]
     proc = run_tool(
@@ -56,6 +60,7 @@ def test_resume_continues_from_the_saved_iteration(repo_root, smoke_config, trai
     assert osp.isfile(osp.join(work_dir, 'iter_6.pth'))
 
 
+@pytest.mark.slow
 def test_test_tool_prints_metrics_and_dumps_results(repo_root, smoke_config, trained, tmp_path):
     work_dir = trained[0]
     out = str(tmp_path / 'results.pkl')
@@ -84,7 +89,12 @@ def test_test_tool_prints_metrics_and_dumps_results(repo_root, smoke_config, tra
     assert len(written) == 3
 
 
+@pytest.mark.slow
 def test_missing_annotation_file_is_named(repo_root, smoke_config, tmp_path):
+    """Missing files give a clear error: a missing annotation file is named on stderr.
+
+    The message is the dataset's (mmdet/pycocotools), not ours: the test guards the promise.
+    """
     config = tmp_path / 'bad.py'
     missing = tmp_path / 'nowhere' / 'train.json'
     config.write_text(
@@ -99,14 +109,21 @@ def test_missing_annotation_file_is_named(repo_root, smoke_config, tmp_path):
     assert str(missing) in proc.stderr
 
 
+@pytest.mark.slow
 def test_missing_config_and_checkpoint_are_named(repo_root, tmp_path):
+    """Missing files give a clear error: a config or checkpoint that is not there is named.
+
+    The config's message is mmengine's; the checkpoint's is tools/test.py's own check.
+    """
     proc = run_tool(repo_root, 'tools/train.py', 'configs/nope.py', check=False)
     assert proc.returncode != 0 and 'configs/nope.py' in proc.stderr
     proc = run_tool(repo_root, 'tools/test.py', BASELINE, str(tmp_path / 'none.pth'), check=False)
     assert proc.returncode != 0 and 'none.pth' in proc.stderr
 
 
+@pytest.mark.slow
 def test_unknown_model_key_is_named(repo_root, smoke_config, tmp_path):
+    """A mistyped --cfg-options key is named (mmengine's build error); guards that promise."""
     proc = run_tool(
         repo_root,
         'tools/train.py',
@@ -146,6 +163,10 @@ def _write_coco(root, file_name):
     'content, error', [(None, FileNotFoundError), (b'not an image', AssertionError)]
 )
 def test_missing_or_corrupt_image_is_named(tmp_path, content, error):
+    """Missing files give a clear error: a missing or unreadable frame is named.
+
+    The messages come from mmcv's LoadImageFromFile; the test guards the promise, in process.
+    """
     from mmdet.registry import DATASETS
 
     _write_coco(tmp_path, 'frame_0001.jpg')

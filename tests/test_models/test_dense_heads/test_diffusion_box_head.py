@@ -316,6 +316,7 @@ def test_single_shot_variant_uses_learned_proposals(field):
     torch.testing.assert_close(first[1].bboxes, again[1].bboxes)
 
 
+@pytest.mark.slow  # 60 training steps: 20-40 s on 2 CPU cores
 def test_loss_goes_down_when_overfitting_one_batch(field):
     torch.manual_seed(0)
     head = make_head(num_proposals=8, train_cfg=dict(match_times=2))

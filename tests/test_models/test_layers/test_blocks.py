@@ -140,10 +140,22 @@ def test_mixers_keep_shape_and_see_the_whole_map(mixer_cls):
         assert bool(receptive_field(mixer, 5, 7, pixel).all())
 
 
-def test_ss2d_without_gate():
-    mixer = SS2D(8, d_state=2, ssm_ratio=1.0, with_gate=False)
-    assert mixer.in_proj.out_features == 8
-    assert mixer(torch.randn(1, 3, 4, 8)).shape == (1, 3, 4, 8)
+@pytest.mark.parametrize('with_gate', [False, True])
+def test_ss2d_gate_halves_the_in_projection(with_gate):
+    torch.manual_seed(0)
+    mixer = SS2D(8, d_state=2, ssm_ratio=2.0, with_gate=with_gate)
+    assert mixer.d_inner == 16
+    assert mixer.in_proj.out_features == (32 if with_gate else 16)
+    x = torch.randn(1, 3, 4, 8)
+    assert mixer(x).abs().min() > 0
+    # The gate is the second half of in_proj: z = 0 gives silu(z) = 0, so a zero output.
+    with torch.no_grad():
+        mixer.in_proj.weight[16:] = 0
+        out = mixer(x)
+    if with_gate:
+        assert out.abs().max() == 0
+    else:
+        assert out.abs().min() > 0
 
 
 @pytest.mark.parametrize('mixer_type', ['ss2d', 'mamba'])

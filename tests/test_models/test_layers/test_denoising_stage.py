@@ -1,4 +1,5 @@
-"""The denoiser's layers: BoxRoIAttention equals torch's multi-head attention; stage shapes."""
+"""The denoiser's layers: BoxRoIAttention equals torch's multi-head attention; DenoisingStage
+treats the boxes as a set and conditions its branches on the diffusion step."""
 
 import pytest
 import torch
@@ -39,9 +40,9 @@ def test_box_roi_attention_refuses_indivisible_heads():
         BoxRoIAttention(32, 8, 3)
 
 
-@pytest.mark.parametrize('time_dims', [0, 64])
-def test_denoising_stage_shapes(time_dims):
-    stage = DenoisingStage(
+def make_stage(time_dims: int) -> DenoisingStage:
+    torch.manual_seed(0)
+    return DenoisingStage(
         feat_channels=12,
         embed_dims=32,
         num_heads=4,
@@ -49,9 +50,42 @@ def test_denoising_stage_shapes(time_dims):
         roi_size=3,
         num_classes=5,
         time_dims=time_dims,
-    )
+    ).eval()
+
+
+@pytest.mark.parametrize('time_dims', [0, 64])
+def test_permuting_the_boxes_permutes_the_outputs(time_dims):
+    # Boxes are a set: no positional encoding, so box i's outputs follow it wherever it sits.
+    stage = make_stage(time_dims)
     query, roi = torch.randn(2, 6, 32), torch.randn(2, 6, 12, 3, 3)
     time_emb = torch.randn(2, time_dims) if time_dims else None
-    new_query, cls_logits, boxes = stage(query, roi, time_emb)
-    assert new_query.shape == (2, 6, 32) and cls_logits.shape == (2, 6, 5)
-    assert boxes.shape == (2, 6, 4)
+    perm = torch.tensor([3, 0, 5, 1, 4, 2])
+    with torch.no_grad():
+        outputs = stage(query, roi, time_emb)
+        permuted = stage(query[:, perm], roi[:, perm], time_emb)
+    assert [o.shape for o in outputs] == [(2, 6, 32), (2, 6, 5), (2, 6, 4)]
+    for out, out_permuted in zip(outputs, permuted):
+        torch.testing.assert_close(out_permuted, out[:, perm], atol=1e-5, rtol=1e-5)
+
+
+def test_the_step_embedding_conditions_logits_and_boxes_only():
+    stage = make_stage(64)
+    query, roi = torch.randn(2, 6, 32), torch.randn(2, 6, 12, 3, 3)
+    with torch.no_grad():
+        query_a, logits_a, boxes_a = stage(query, roi, torch.randn(2, 64))
+        query_b, logits_b, boxes_b = stage(query, roi, torch.randn(2, 64))
+    # FiLM acts on the branches' input; the query passed on to the next stage is not modulated.
+    torch.testing.assert_close(query_a, query_b)
+    assert (logits_a - logits_b).abs().min() > 0
+    assert (boxes_a - boxes_b).abs().min() > 0
+
+
+def test_a_stage_without_step_conditioning_ignores_the_step_embedding():
+    stage = make_stage(0)
+    assert stage.time_mlp is None
+    query, roi = torch.randn(2, 6, 32), torch.randn(2, 6, 12, 3, 3)
+    with torch.no_grad():
+        without = stage(query, roi)
+        with_emb = stage(query, roi, torch.randn(2, 64))
+    for a, b in zip(without, with_emb):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)

@@ -1,5 +1,8 @@
 """SetCriterion: matching (one-to-one and one-to-many), class targets, box losses."""
 
+import math
+
+import pytest
 import torch
 from mmengine.structures import InstanceData
 
@@ -35,16 +38,20 @@ def test_match_times_assigns_each_ground_truth_several_boxes():
     assert onehot.sum(0).tolist() == [0, 3, 3] and (onehot.sum(1) == 0).sum() == 6
 
 
-def test_one_hot_class_targets_give_mmdets_focal_loss_on_class_indices():
-    # One-hot targets keep FocalLoss on its PyTorch path on every device: same values.
+@pytest.mark.parametrize('num_boxes', [1, 2])
+def test_default_focal_loss_value_at_zero_logits(num_boxes):
+    # Sigmoid focal loss, alpha 0.25, gamma 2, weight 2; logits 0 give p = 0.5 everywhere: a
+    # positive costs alpha (1 - p)^2 ln 2 = ln2 / 16, a negative (1 - alpha) p^2 ln 2 = 3 ln2 / 16.
+    # The matched box (class 1 of 3) has 1 positive and 2 negatives; a background box 3 negatives.
     criterion = SetCriterion(num_classes=3)
-    logits = torch.randn(10, 3)
-    labels = torch.tensor([0, 3, 3, 1, 2, 3, 0, 3, 3, 2])  # 3 = background
-    onehot = torch.nn.functional.one_hot(labels, 4)[:, :3]
-    torch.testing.assert_close(
-        criterion.loss_cls(logits, onehot, avg_factor=4.0),
-        criterion.loss_cls(logits, labels, avg_factor=4.0),
-    )
+    gts = [InstanceData(bboxes=torch.tensor([[10.0, 10, 20, 18]]), labels=torch.tensor([1]))]
+    boxes = gts[0].bboxes.repeat(1, num_boxes, 1)
+    losses = criterion(torch.zeros(1, num_boxes, 3), boxes, gts, METAS, IMG_WH)
+    ln2 = math.log(2)
+    matched = ln2 / 16 + 2 * 3 * ln2 / 16
+    background = 3 * 3 * ln2 / 16
+    expected = 2.0 * (matched + (num_boxes - 1) * background) / 1  # avg_factor: 1 matched box
+    torch.testing.assert_close(losses['loss_cls'], torch.tensor(expected))
 
 
 def test_box_losses_are_zero_on_exact_boxes_and_grow_with_the_error():

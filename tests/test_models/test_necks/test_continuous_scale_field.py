@@ -138,9 +138,29 @@ def test_query_matches_the_mean_of_the_dense_field_at_level_scales():
         torch.testing.assert_close(q[:, k], d.mean(dim=(2, 3)), atol=1e-5, rtol=1e-5)
 
 
-def test_query_100_scales_shape():
-    neck = make_neck(out_channels=256)
-    assert neck.query(make_feats(), torch.rand(100)).shape == (2, 100, 256)
+@pytest.mark.parametrize(
+    'scale, lower, weight',
+    [(0.1, 0, 0.3), (0.5, 1, 0.5), (0.6, 1, 0.8), (0.9, 2, 0.7)],
+)
+@pytest.mark.parametrize('modulated', [False, True])
+def test_query_between_levels_blends_their_means_linearly_in_log_stride(
+    scale, lower, weight, modulated
+):
+    # Levels sit at scales 0, 1/3, 2/3, 1: s = 0.5 is halfway between 1/3 and 2/3, s = 0.1 is
+    # 0.3 of the way from 0 to 1/3. Unmodulated (untrained FiLM), the query is the blend itself.
+    neck = make_neck()
+    if not modulated:
+        neck.init_weights()
+    feats = make_feats()
+    with torch.no_grad():
+        means = [level.mean(dim=(2, 3)) for level in neck.build_levels(feats)]
+        q = neck.query(feats, [scale])[:, 0]
+        gamma, beta = neck.modulation(torch.tensor(scale))
+    expected = (1 - weight) * means[lower] + weight * means[lower + 1]
+    if modulated:
+        assert gamma.abs().max() > 0.01
+        expected = expected * (1 + gamma) + beta
+    torch.testing.assert_close(q, expected, atol=1e-5, rtol=1e-5)
 
 
 def test_sample_returns_per_box_features_at_box_scale():
