@@ -8,16 +8,31 @@ from .sky_renderer import (
     render_frame,
     scene_boxes,
 )
+from .sky_video_pairs import SkyVideoPairDataset
 from .skywatch import SkyWatchDataset
 from .synthetic_sky import SyntheticSkyDataset
-from .transforms import LoadSyntheticSkyImage, SmallObjectCrop
+from .transforms import (
+    LoadFramePair,
+    LoadSyntheticSkyImage,
+    MotionTargets,
+    PackPairInputs,
+    PairRandomCrop,
+    PairRandomFlip,
+    SmallObjectCrop,
+)
 
 __all__ = [
     'SKY_CLASSES',
+    'LoadFramePair',
     'LoadSyntheticSkyImage',
+    'MotionTargets',
+    'PackPairInputs',
+    'PairRandomCrop',
+    'PairRandomFlip',
     'SkyObject',
     'SkyScene',
     'SkySceneSampler',
+    'SkyVideoPairDataset',
     'SkyWatchDataset',
     'SmallObjectCrop',
     'SyntheticSkyDataset',

@@ -1,3 +1,12 @@
-"""Models: ops, layers, backbones, necks, heads, losses, detectors (in mmdet's MODELS)."""
+"""Models: ops, layers, backbones, necks, heads, losses, detectors, data preprocessors."""
 
-from . import backbones, dense_heads, detectors, losses, necks, ops, task_modules  # noqa: F401
+from . import (  # noqa: F401
+    backbones,
+    data_preprocessors,
+    dense_heads,
+    detectors,
+    losses,
+    necks,
+    ops,
+    task_modules,
+)

@@ -1,6 +1,20 @@
 """Data transforms (registered in mmdet's TRANSFORMS)."""
 
 from .crop import SmallObjectCrop
+from .frame_pairs import LoadFramePair, PackPairInputs, PairRandomCrop, PairRandomFlip
 from .loading import LoadSyntheticSkyImage
+from .motion import MotionTargets, camera_flow, fit_camera_motion, noise_level, textured_points
 
-__all__ = ['LoadSyntheticSkyImage', 'SmallObjectCrop']
+__all__ = [
+    'LoadFramePair',
+    'LoadSyntheticSkyImage',
+    'MotionTargets',
+    'PackPairInputs',
+    'PairRandomCrop',
+    'PairRandomFlip',
+    'SmallObjectCrop',
+    'camera_flow',
+    'fit_camera_motion',
+    'noise_level',
+    'textured_points',
+]

@@ -1,7 +1,14 @@
 """Hooks (registered in mmdet's HOOKS)."""
 
 from .inference_speed_hook import InferenceSpeedHook
+from .ssl_hooks import PretrainedWeightsHook, SSLLossWeightHook
 from .test_scalars_hook import TestScalarsHook
 from .visualization_hook import SkyVisualizationHook
 
-__all__ = ['InferenceSpeedHook', 'SkyVisualizationHook', 'TestScalarsHook']
+__all__ = [
+    'InferenceSpeedHook',
+    'PretrainedWeightsHook',
+    'SSLLossWeightHook',
+    'SkyVisualizationHook',
+    'TestScalarsHook',
+]

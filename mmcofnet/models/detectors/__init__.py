@@ -1,5 +1,6 @@
 """Detectors."""
 
 from .cofnet import COFNet
+from .cofnet_ssl import COFNetSSL
 
-__all__ = ['COFNet']
+__all__ = ['COFNet', 'COFNetSSL']
