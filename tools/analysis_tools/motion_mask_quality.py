@@ -27,7 +27,6 @@ coverage of 1 is not expected; the numbers compare settings of ``MotionTargets``
 from __future__ import annotations
 
 import argparse
-import csv
 import glob
 import logging
 import os.path as osp
@@ -42,11 +41,11 @@ from mmengine.config import DictAction
 from mmengine.logging import print_log
 
 import mmcofnet  # noqa: F401  (registers the components)
+from mmcofnet.datasets.halmstad_sky import HALMSTAD_CLASSES, read_labels, read_splits
 from mmcofnet.datasets.sky_video_pairs import probe_video
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_ROOT = osp.join(REPO_ROOT, '..', 'shared', 'data', 'halmstad-sky')
-CSV_COLUMNS = ('frame', 'label', 'x', 'y', 'width', 'height')
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -83,13 +82,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def read_split(root: str, split: str, videos: list[str] | None = None) -> list[str]:
     """Sorted video names of ``split`` in ``root/splits.csv`` (only ``videos`` if given)."""
     path = osp.join(root, 'splits.csv')
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'{path} not found: is {root} the halmstad-sky root?')
-    with open(path, newline='') as f:
-        rows = list(csv.DictReader(f))
-    if rows and not {'video', 'split'} <= set(rows[0]):
-        raise ValueError(f'{path}: expected the columns video,split, got {list(rows[0])}')
-    names = sorted(row['video'] for row in rows if row['split'] == split)
+    names = sorted(name for name, s in read_splits(root).items() if s == split)
     if videos is not None:
         unknown = sorted(set(videos) - set(names))
         if unknown:
@@ -100,26 +93,15 @@ def read_split(root: str, split: str, videos: list[str] | None = None) -> list[s
     return names
 
 
-def read_labels(path: str) -> dict[int, list[tuple[str, np.ndarray]]]:
-    """``{frame: [(label, box [x1, y1, x2, y2]), ...]}`` of a ``<video>_LABELS.csv`` file.
-
-    Raises:
-        ValueError: On a missing column or a value that is not a number, naming file and line.
-    """
-    labels = defaultdict(list)
-    with open(path, newline='') as f:
-        reader = csv.DictReader(f)
-        missing = set(CSV_COLUMNS) - set(reader.fieldnames or [])
-        if missing:
-            raise ValueError(f'{path}: missing columns {sorted(missing)}')
-        for row in reader:
-            try:
-                frame = int(row['frame'])
-                x, y, w, h = (float(row[key]) for key in ('x', 'y', 'width', 'height'))
-            except ValueError as err:
-                raise ValueError(f'{path}:{reader.line_num}: {err}') from None
-            labels[frame].append((row['label'], np.array([x, y, x + w, y + h], np.float64)))
-    return dict(labels)
+def read_boxes(path: str) -> dict[int, list[tuple[str, np.ndarray]]]:
+    """``{frame: [(label, box [x1, y1, x2, y2]), ...]}`` of a ``<video>_LABELS.csv`` file."""
+    return {
+        frame: [
+            (HALMSTAD_CLASSES[b.category_id - 1], np.array([b.x, b.y, b.x + b.w, b.y + b.h]))
+            for b in boxes
+        ]
+        for frame, boxes in read_labels(path).items()
+    }
 
 
 def find_video(root: str, split: str, name: str) -> str | None:
@@ -232,7 +214,7 @@ def run(args: argparse.Namespace) -> list[dict]:
             print_log(f'skipped video {name}: {reason}', logger='current', level=logging.WARNING)
             continue
         num_frames = probe[0]
-        labels = read_labels(label_path)
+        labels = read_boxes(label_path)
         for _ in range(args.pairs_per_video):
             gap = int(rng.integers(args.frame_gap[0], min(args.frame_gap[1], num_frames - 1) + 1))
             starts = [t for t in labels if t + gap < num_frames]

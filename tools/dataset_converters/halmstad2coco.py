@@ -20,12 +20,11 @@ Example:
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import os.path as osp
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -33,11 +32,12 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-CLASSES = ('AIRPLANE', 'BIRD', 'DRONE', 'HELICOPTER')
+from mmcofnet.datasets.halmstad_sky import HALMSTAD_CLASSES as CLASSES
+from mmcofnet.datasets.halmstad_sky import Box, read_labels, read_splits
+
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_SRC = osp.join(REPO_ROOT, '..', 'shared', 'data', 'halmstad-sky')
 DEFAULT_OUT = osp.join(REPO_ROOT, 'data', 'halmstad-sky-coco')
-CSV_COLUMNS = ('frame', 'label', 'x', 'y', 'width', 'height')
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -69,17 +69,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 @dataclass
-class Box:
-    """One CSV row: a box in pixels (top-left corner and size) and its category id."""
-
-    category_id: int
-    x: float
-    y: float
-    w: float
-    h: float
-
-
-@dataclass
 class Frame:
     """A frame written to disk, with its clipped boxes."""
 
@@ -88,18 +77,6 @@ class Frame:
     width: int
     height: int
     boxes: list[Box] = field(default_factory=list)
-
-
-def read_splits(src: str) -> dict[str, str]:
-    """``{video: split}`` from ``src/splits.csv``."""
-    path = osp.join(src, 'splits.csv')
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'{path} not found: is {src} the halmstad-sky root?')
-    with open(path, newline='') as f:
-        rows = list(csv.DictReader(f))
-    if rows and not {'video', 'split'} <= set(rows[0]):
-        raise ValueError(f'{path}: expected the columns video,split, got {list(rows[0])}')
-    return {row['video']: row['split'] for row in rows}
 
 
 def select_videos(
@@ -127,42 +104,6 @@ def select_videos(
         if split in selected and (wanted_videos is None or video in wanted_videos):
             selected[split].append(video)
     return {split: videos for split, videos in selected.items() if videos}
-
-
-def read_labels(path: str) -> dict[int, list[Box]]:
-    """``{frame: [Box, ...]}`` from a ``<video>_LABELS.csv`` file.
-
-    Raises:
-        ValueError: On a missing column, an unknown label or a value that is not a number,
-            naming the file and line.
-    """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'label file {path} not found')
-    boxes = defaultdict(list)
-    with open(path, newline='') as f:
-        reader = csv.DictReader(f)
-        missing = set(CSV_COLUMNS) - set(reader.fieldnames or [])
-        if missing:
-            raise ValueError(
-                f'{path}: missing columns {sorted(missing)} (expected {",".join(CSV_COLUMNS)})'
-            )
-        for row in reader:
-            where = f'{path}:{reader.line_num}'
-            if row['label'] not in CLASSES:
-                raise ValueError(
-                    f'{where}: unknown label {row["label"]!r} (expected one of {CLASSES})'
-                )
-            try:
-                frame = int(row['frame'])
-                x, y, w, h = (float(row[key]) for key in ('x', 'y', 'width', 'height'))
-            except (TypeError, ValueError):
-                raise ValueError(
-                    f'{where}: frame must be an integer and x,y,width,height numbers, got {row}'
-                ) from None
-            if frame < 0:
-                raise ValueError(f'{where}: negative frame index {frame}')
-            boxes[frame].append(Box(CLASSES.index(row['label']) + 1, x, y, w, h))
-    return dict(boxes)
 
 
 def clip_box(box: Box, width: int, height: int) -> Box | None:
