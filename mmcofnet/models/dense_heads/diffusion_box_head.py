@@ -21,6 +21,7 @@ from ..task_modules.box_encoding import decode_boxes, encode_boxes, random_boxes
 from ..task_modules.ddim_sampler import DDIMBoxSampler
 from ..task_modules.noise_schedule import NoiseSchedule
 
+TRAIN_CFG_KEYS = ('assigner', 'match_times', 'timestep_power', 'pad_with', 'prior_prob')
 DEFAULT_TEST_CFG = dict(
     sampling_steps=1,
     eta=1.0,
@@ -220,7 +221,30 @@ class DiffusionBoxHead(BaseModule):
             )
         self.train_cfg = train_cfg
         self.test_cfg = ConfigDict({**DEFAULT_TEST_CFG, **(test_cfg or {})})
+        self._check_cfgs()
         self.sampler = DDIMBoxSampler(self.schedule, snr_scale)
+
+    def _check_cfgs(self) -> None:
+        """Rejects unknown ``train_cfg`` / ``test_cfg`` keys and out-of-range sampling at build
+        time, instead of ignoring a typo or failing at the first validation."""
+        for name, cfg, known in (
+            ('train_cfg', self.train_cfg, TRAIN_CFG_KEYS),
+            ('test_cfg', self.test_cfg, tuple(DEFAULT_TEST_CFG)),
+        ):
+            unknown = sorted(set(cfg) - set(known))
+            if unknown:
+                raise ValueError(
+                    f'DiffusionBoxHead: unknown {name} keys {unknown}; known: {sorted(known)}'
+                )
+        if self.train_cfg.get('pad_with', 'random') not in ('random', 'repeat'):
+            raise ValueError(
+                f"DiffusionBoxHead: train_cfg.pad_with={self.train_cfg.pad_with!r} is not "
+                "'random' or 'repeat'"
+            )
+        if self.diffusion:  # raises, naming the value, when sampling_steps or prior_t is off
+            cfg = self.test_cfg
+            prior_t = int(cfg.prior_t) if cfg.prior_proposals > 0 else None
+            self.schedule.ddim_timesteps(int(cfg.sampling_steps), prior_t)
 
     def init_weights(self) -> None:
         super().init_weights()

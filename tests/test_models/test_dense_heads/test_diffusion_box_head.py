@@ -338,9 +338,18 @@ def test_loss_goes_down_when_overfitting_one_batch(field):
 def test_bad_arguments_are_refused():
     with pytest.raises(ValueError, match="prediction='eps'"):
         make_head(prediction='eps')
-    head = make_head(test_cfg=dict(sampling_steps=0))
+    # At build time, not at the first validation after training.
     with pytest.raises(ValueError, match='sampling_steps=0'):
-        head.sample(lambda boxes: None, torch.tensor([[[96.0, 64.0]]]))
+        make_head(test_cfg=dict(sampling_steps=0))
+    with pytest.raises(ValueError, match='sampling_steps=9'):  # from prior_t=7: at most 8 steps
+        make_head(test_cfg=dict(prior_proposals=10, prior_t=7, sampling_steps=9))
+    with pytest.raises(ValueError, match=r"unknown test_cfg keys \['sampling_stepz'\]"):
+        make_head(test_cfg=dict(sampling_stepz=4))  # a typo is not ignored
+    with pytest.raises(ValueError, match=r"unknown train_cfg keys \['match_time'\]"):
+        make_head(train_cfg=dict(match_time=4))
+    with pytest.raises(ValueError, match="pad_with='copies'"):
+        make_head(train_cfg=dict(pad_with='copies'))
+    make_head(diffusion=False, test_cfg=dict(sampling_steps=0))  # single-shot: no sampling steps
 
 
 def test_noise_prediction_turns_the_predicted_noise_into_boxes(field):
