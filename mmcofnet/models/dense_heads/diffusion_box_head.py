@@ -238,7 +238,7 @@ class DiffusionBoxHead(BaseModule):
                 )
         if self.train_cfg.get('pad_with', 'random') not in ('random', 'repeat'):
             raise ValueError(
-                f"DiffusionBoxHead: train_cfg.pad_with={self.train_cfg.pad_with!r} is not "
+                f'DiffusionBoxHead: train_cfg.pad_with={self.train_cfg.pad_with!r} is not '
                 "'random' or 'repeat'"
             )
         if self.diffusion:  # raises, naming the value, when sampling_steps or prior_t is off
