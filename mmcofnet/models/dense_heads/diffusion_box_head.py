@@ -561,7 +561,8 @@ class DiffusionBoxHead(BaseModule):
     def _predict_single(
         self, cls_scores: list[Tensor], boxes: list[Tensor], img_meta: dict, rescale: bool
     ) -> InstanceData:
-        """Top-k per step, then score threshold, class-wise NMS and ``max_per_img``."""
+        """Top-k per step, boxes clipped to the frame, then score threshold, class-wise NMS and
+        ``max_per_img``."""
         cfg = self.test_cfg
         all_boxes, all_scores, all_labels = [], [], []
         for step_scores, step_boxes in zip(cls_scores, boxes):
@@ -571,7 +572,7 @@ class DiffusionBoxHead(BaseModule):
             all_labels.append(index % self.num_classes)
             all_boxes.append(step_boxes[index // self.num_classes])
         bboxes, scores, labels = (torch.cat(x) for x in (all_boxes, all_scores, all_labels))
-        h, w = img_meta['img_shape']
+        h, w = _frame_size(img_meta)
         bboxes = torch.stack(
             [
                 bboxes[:, 0].clamp(0, w),
@@ -619,6 +620,19 @@ class DiffusionBoxHead(BaseModule):
     def _image_sizes(self, img_metas: list[dict]) -> Tensor:
         """``[B, 1, 2]`` (width, height) of each image from ``img_shape``, on the head's device."""
         return self.schedule.alphas_cumprod.new_tensor([[m['img_shape'][::-1]] for m in img_metas])
+
+
+def _frame_size(img_meta: dict) -> tuple[float, float]:
+    """``(height, width)`` of the image itself in the input's pixels, padding left out.
+
+    ``Pad`` makes ``img_shape`` the padded size; the frame is ``ori_shape`` scaled by
+    ``scale_factor`` (``(w_scale, h_scale)``), where the meta has them.
+    """
+    if 'ori_shape' in img_meta:
+        sx, sy = img_meta.get('scale_factor', (1.0, 1.0))
+        h, w = img_meta['ori_shape'][:2]
+        return h * sy, w * sx
+    return tuple(img_meta['img_shape'][:2])
 
 
 def _check_finite(

@@ -387,3 +387,17 @@ def test_step_embedding_changes_the_stages_outputs(field):
     assert not torch.allclose(early[0], late[0]) and not torch.allclose(early[1], late[1])
     (early[0].sum() + early[1].sum()).backward()
     assert head.time_embed[0].weight.grad.abs().sum() > 0
+
+
+def test_boxes_are_clipped_to_the_frame_not_to_its_padding(field):
+    # Pad makes img_shape the padded size: boxes must stop at the frame (ori_shape x scale).
+    head = make_head(test_cfg=dict(score_thr=0.0, nms=None)).eval()
+    sample = DetDataSample(
+        metainfo=dict(img_shape=(64, 96), ori_shape=(25, 40), scale_factor=(2.0, 2.0), img_id=0)
+    )
+    with torch.no_grad():
+        for rescale, (h, w) in ((False, (50, 80)), (True, (25, 40))):
+            boxes = head.predict(sampler_for(field, images=(0,)), [sample], rescale=rescale)[0]
+            assert len(boxes.bboxes) > 0
+            assert boxes.bboxes[:, 2].max() <= w and boxes.bboxes[:, 3].max() <= h
+            assert boxes.bboxes.min() >= 0
