@@ -291,7 +291,12 @@ class DiffusionBoxHead(BaseModule):
             self.time_embed(timestep_embedding(t, self.embed_dims)) if self.diffusion else None
         )
         outputs = []
-        for stage in self.stages:
+        for k, stage in enumerate(self.stages):
+            if not torch.isfinite(boxes).all():  # else the field's sampler fails on bad indices
+                raise FloatingPointError(
+                    f'DiffusionBoxHead: non-finite boxes before stage {k} samples the field '
+                    '(a diverging run: check the learning rate and the losses)'
+                )
             query, cls_logits, raw = stage(query, sampler(boxes), time_emb)
             if self.prediction == 'noise':
                 x0 = self.schedule.x0_from_noise(x_t, t, raw)

@@ -401,3 +401,15 @@ def test_boxes_are_clipped_to_the_frame_not_to_its_padding(field):
             assert len(boxes.bboxes) > 0
             assert boxes.bboxes[:, 2].max() <= w and boxes.bboxes[:, 3].max() <= h
             assert boxes.bboxes.min() >= 0
+
+
+def test_non_finite_boxes_are_named_before_the_field_is_sampled(field):
+    head = make_head()
+    boxes = torch.tensor([[[10.0, 10, 20, 18], [30, 5, float('nan'), 30]]])
+    with pytest.raises(FloatingPointError, match='non-finite boxes before stage 0'):
+        head.denoise(
+            sampler_for(field, images=(0,)).sample,
+            boxes,
+            torch.tensor([[[96.0, 64.0]]]),
+            torch.tensor([7]),
+        )
