@@ -11,6 +11,24 @@ from torch import Tensor
 from ..necks.continuous_scale_field import FieldFeatures
 
 
+def build_backbone_and_field(
+    detector: BaseDetector, backbone: ConfigType, neck: ConfigType, needs: tuple[str, ...]
+) -> None:
+    """Builds ``detector.backbone`` and ``detector.neck``, a field with the methods ``needs``.
+
+    Raises:
+        TypeError: Naming the detector and the neck when the neck lacks one of them.
+    """
+    detector.backbone = MODELS.build(backbone)
+    detector.neck = MODELS.build(neck)
+    missing = [name for name in needs if not hasattr(detector.neck, name)]
+    if missing:
+        raise TypeError(
+            f'{type(detector).__name__}: neck {type(detector.neck).__name__} has no '
+            f'{"/".join(missing)}; use ContinuousScaleField'
+        )
+
+
 @MODELS.register_module()
 class COFNet(BaseDetector):
     """Continuous Object Field Network.
@@ -41,13 +59,7 @@ class COFNet(BaseDetector):
         init_cfg: OptMultiConfig = None,
     ) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        self.backbone = MODELS.build(backbone)
-        self.neck = MODELS.build(neck)
-        if not all(hasattr(self.neck, name) for name in ('build_levels', 'box_sampler')):
-            raise TypeError(
-                f'COFNet: neck {type(self.neck).__name__} has no build_levels/'
-                'box_sampler; use ContinuousScaleField'
-            )
+        build_backbone_and_field(self, backbone, neck, ('build_levels', 'box_sampler'))
         bbox_head = dict(bbox_head, train_cfg=train_cfg, test_cfg=test_cfg)
         bbox_head.setdefault('objectness_stride', self.neck.in_strides[0])  # the finest level
         self.bbox_head = MODELS.build(bbox_head)

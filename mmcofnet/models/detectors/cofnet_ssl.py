@@ -14,6 +14,7 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from ..layers.objectness_map import ObjectnessMap
+from .cofnet import build_backbone_and_field
 
 # total = temporal + 0.5 * motion (the design's weights).
 DEFAULT_LOSS_WEIGHTS = dict(motion=0.5, temporal=1.0)
@@ -72,13 +73,7 @@ class COFNetSSL(BaseDetector):
         init_cfg: OptMultiConfig = None,
     ) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        self.backbone = MODELS.build(backbone)
-        self.neck = MODELS.build(neck)
-        if not hasattr(self.neck, 'build_levels'):
-            raise TypeError(
-                f'COFNetSSL: neck {type(self.neck).__name__} has no build_levels; use '
-                'ContinuousScaleField'
-            )
+        build_backbone_and_field(self, backbone, neck, ('build_levels',))
         objectness = dict(objectness)
         objectness.setdefault('in_channels', self.neck.out_channels)
         objectness.setdefault('stride', self.neck.in_strides[0])  # the finest level
