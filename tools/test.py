@@ -25,7 +25,13 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from mmcofnet.apis import load_config
-from mmcofnet.utils import VIS_BACKENDS, add_vis_backends, check_vis_backends, keep_freed_memory
+from mmcofnet.utils import (
+    VIS_BACKENDS,
+    add_vis_backends,
+    check_vis_backends,
+    keep_freed_memory,
+    setup_cpu_distributed,
+)
 
 
 def parse_args() -> argparse.Namespace:
@@ -75,6 +81,7 @@ def build_config(args: argparse.Namespace) -> Config:
         raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
     cfg = load_config(args.config, args.cfg_options)
     cfg.launcher = args.launcher
+    setup_cpu_distributed(cfg)  # torchrun on a machine without CUDA: gloo
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:

@@ -19,7 +19,13 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from mmcofnet.apis import load_config
-from mmcofnet.utils import VIS_BACKENDS, add_vis_backends, check_vis_backends, keep_freed_memory
+from mmcofnet.utils import (
+    VIS_BACKENDS,
+    add_vis_backends,
+    check_vis_backends,
+    keep_freed_memory,
+    setup_cpu_distributed,
+)
 
 
 def parse_args() -> argparse.Namespace:
@@ -61,6 +67,7 @@ def parse_args() -> argparse.Namespace:
 def build_config(args: argparse.Namespace) -> Config:
     cfg = load_config(args.config, args.cfg_options)
     cfg.launcher = args.launcher
+    setup_cpu_distributed(cfg)  # torchrun on a machine without CUDA: gloo
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:

@@ -2,6 +2,7 @@
 
 from .allocator import keep_freed_memory, release_freed_memory
 from .checkpoint import register_checkpoint_safe_globals
+from .dist import setup_cpu_distributed
 from .timing import synchronize, time_call_ms, time_in_turns_ms
 from .vis_backends import VIS_BACKENDS, add_vis_backends, check_vis_backends
 
@@ -12,6 +13,7 @@ __all__ = [
     'keep_freed_memory',
     'register_checkpoint_safe_globals',
     'release_freed_memory',
+    'setup_cpu_distributed',
     'synchronize',
     'time_call_ms',
     'time_in_turns_ms',

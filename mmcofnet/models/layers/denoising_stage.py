@@ -42,6 +42,10 @@ class BoxRoIAttention(nn.Module):
         self.num_heads = num_heads
         self.q_proj = nn.Linear(embed_dims, embed_dims)
         self.k_proj = nn.Linear(feat_channels, embed_dims)
+        # The key bias cancels in the softmax and forward never reads it; frozen so that no
+        # parameter goes without a gradient (DistributedDataParallel requires it), kept so that
+        # checkpoints keep their keys.
+        self.k_proj.bias.requires_grad_(False)
         self.v_proj = nn.Linear(feat_channels, embed_dims)
         self.out_proj = nn.Linear(embed_dims, embed_dims)
 
