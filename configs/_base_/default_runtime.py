@@ -5,7 +5,8 @@ custom_imports = dict(imports=['mmcofnet'], allow_failed_imports=False)
 
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=20),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=500, max_keep_ckpts=2),
+    # CheckpointHook that writes whole checkpoints or none (a killed run keeps its last good one).
+    checkpoint=dict(type='AtomicCheckpointHook', by_epoch=False, interval=500, max_keep_ckpts=2),
     # Draws from the batch when there is no image file (the synthetic sky is rendered in memory).
     visualization=dict(type='SkyVisualizationHook'),
 )

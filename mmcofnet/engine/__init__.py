@@ -1,5 +1,10 @@
 """Engine: hooks (registered in mmdet's HOOKS)."""
 
-from .hooks import InferenceSpeedHook, SkyVisualizationHook, TestScalarsHook
+from .hooks import (
+    AtomicCheckpointHook,
+    InferenceSpeedHook,
+    SkyVisualizationHook,
+    TestScalarsHook,
+)
 
-__all__ = ['InferenceSpeedHook', 'SkyVisualizationHook', 'TestScalarsHook']
+__all__ = ['AtomicCheckpointHook', 'InferenceSpeedHook', 'SkyVisualizationHook', 'TestScalarsHook']

@@ -1,11 +1,13 @@
 """Hooks (registered in mmdet's HOOKS)."""
 
+from .checkpoint_hook import AtomicCheckpointHook
 from .inference_speed_hook import InferenceSpeedHook
 from .ssl_hooks import PretrainedWeightsHook, SSLLossWeightHook
 from .test_scalars_hook import TestScalarsHook
 from .visualization_hook import SkyVisualizationHook
 
 __all__ = [
+    'AtomicCheckpointHook',
     'InferenceSpeedHook',
     'PretrainedWeightsHook',
     'SSLLossWeightHook',

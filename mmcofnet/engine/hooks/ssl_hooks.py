@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import os.path as osp
-import tempfile
 from collections.abc import Sequence
 
 import torch
@@ -14,6 +12,8 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 from torch import nn
+
+from mmcofnet.utils.atomic_file import atomic_write
 
 DEFAULT_PREFIXES = ('backbone.', 'neck.', 'bbox_head.objectness.')
 
@@ -159,16 +159,6 @@ class PretrainedWeightsHook(Hook):
                 f'(model {type(unwrap(runner.model)).__name__})'
             )
         path = osp.join(runner.work_dir, self.out)
-        folder = osp.dirname(osp.abspath(path))
-        os.makedirs(folder, exist_ok=True)
         meta = dict(iter=int(iteration), source='COFNetSSL', prefixes=list(self.prefixes))
-        fd, tmp = tempfile.mkstemp(prefix=osp.basename(path) + '.', suffix='.tmp', dir=folder)
-        try:
-            with os.fdopen(fd, 'wb') as f:
-                torch.save(dict(state_dict=selected, meta=meta), f)
-            os.replace(tmp, path)
-        except BaseException:
-            if osp.exists(tmp):
-                os.remove(tmp)
-            raise
+        atomic_write(path, lambda f: torch.save(dict(state_dict=selected, meta=meta), f))
         return path
