@@ -19,3 +19,8 @@ model = dict(
         act_cfg=dict(type='SiLU', inplace=True),
     ),
 )
+
+# mmdet's CocoDataset with its boxes validated at loading (clipped, degenerate ones dropped, logged).
+train_dataloader = dict(dataset=dict(type='SkyCocoDataset'))
+val_dataloader = dict(dataset=dict(type='SkyCocoDataset'))
+test_dataloader = dict(dataset=dict(type='SkyCocoDataset'))

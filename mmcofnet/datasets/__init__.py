@@ -1,5 +1,6 @@
 """Datasets and transforms (registered in mmdet's DATASETS and TRANSFORMS)."""
 
+from .ground_truth import GroundTruthMixin, SkyCocoDataset, validate_ground_truth
 from .sky_renderer import (
     SKY_CLASSES,
     SkyObject,
@@ -23,6 +24,7 @@ from .transforms import (
 
 __all__ = [
     'SKY_CLASSES',
+    'GroundTruthMixin',
     'LoadFramePair',
     'LoadSyntheticSkyImage',
     'MotionTargets',
@@ -32,10 +34,12 @@ __all__ = [
     'SkyObject',
     'SkyScene',
     'SkySceneSampler',
+    'SkyCocoDataset',
     'SkyVideoPairDataset',
     'SkyWatchDataset',
     'SmallObjectCrop',
     'SyntheticSkyDataset',
     'render_frame',
     'scene_boxes',
+    'validate_ground_truth',
 ]

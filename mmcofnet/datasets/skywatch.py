@@ -6,11 +6,11 @@ import copy
 import os.path as osp
 from typing import Any
 
-from mmdet.datasets import CocoDataset
 from mmdet.registry import DATASETS
 from mmengine.fileio import get_local_path
 from mmengine.logging import print_log
 
+from .ground_truth import SkyCocoDataset
 from .sky_renderer import SKY_CLASSES
 from .synthetic_sky import SKY_PALETTE
 
@@ -64,7 +64,7 @@ def match_categories(
 
 
 @DATASETS.register_module()
-class SkyWatchDataset(CocoDataset):
+class SkyWatchDataset(SkyCocoDataset):
     """SkyWatch night-sky frames (``Plane``, ``WildLife``, ``meteorite``) in COCO format.
 
     Reads both layouts of the data:
@@ -76,14 +76,14 @@ class SkyWatchDataset(CocoDataset):
       ``annotations/{train,valid,test}.json`` and ``images/``, with
       ``data_prefix=dict(img='images/')``.
 
-    Unlike :class:`mmdet.datasets.CocoDataset`, categories are matched to the classes by name,
-    ignoring case (exports spell ``plane`` or ``Plane``), labels follow the order of the classes
-    whatever the category ids are, and Roboflow's dataset-level category (id 0, the
-    supercategory of the others) is skipped. Any other category that is not a class is an error.
-    Evaluate it with ``CocoMetric(ann_file=None)`` and ``'instances'`` in ``PackDetInputs``'
-    meta keys, as ``configs/_base_/datasets/skywatch.py`` does: given the file, CocoMetric would
-    match names exactly, and pycocotools never counts a match to an annotation with id 0, which
-    Roboflow's exports have.
+    Boxes are validated at loading (:class:`SkyCocoDataset`). Unlike mmdet's ``CocoDataset``,
+    categories are matched to the classes by name, ignoring case (exports spell ``plane`` or
+    ``Plane``), labels follow the order of the classes whatever the category ids are, and
+    Roboflow's dataset-level category (id 0, the supercategory of the others) is skipped. Any
+    other category that is not a class is an error. Evaluate it with ``CocoMetric(ann_file=None)``
+    and ``'instances'`` in ``PackDetInputs``' meta keys, as ``configs/_base_/datasets/skywatch.py``
+    does: given the file, CocoMetric would match names exactly, and pycocotools never counts a
+    match to an annotation with id 0, which Roboflow's exports have.
 
     Args:
         ann_file (str): Annotation file, relative to ``data_root`` unless absolute.

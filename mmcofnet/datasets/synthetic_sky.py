@@ -7,13 +7,14 @@ from typing import Any
 from mmdet.datasets import BaseDetDataset
 from mmdet.registry import DATASETS
 
+from .ground_truth import GroundTruthMixin
 from .sky_renderer import SKY_CLASSES, SkySceneSampler, scene_boxes
 
 SKY_PALETTE = [(255, 190, 60), (80, 200, 120), (250, 90, 250)]
 
 
 @DATASETS.register_module()
-class SyntheticSkyDataset(BaseDetDataset):
+class SyntheticSkyDataset(GroundTruthMixin, BaseDetDataset):
     """Night-sky images rendered on the fly, deterministic per index and seed.
 
     Classes are SkyWatch's (``Plane``, ``WildLife``, ``meteorite``); no file is read. Each data
@@ -51,6 +52,9 @@ class SyntheticSkyDataset(BaseDetDataset):
         kwargs.setdefault('ann_file', '')
         super().__init__(**kwargs)
 
+    def ground_truth_source(self) -> str:
+        return f'SyntheticSkyDataset(seed={self.seed}, num_images={self.num_images})'
+
     def load_data_list(self) -> list[dict]:
         """Lays out every scene (cheap: no pixels are rendered here)."""
         data_list = []
@@ -72,9 +76,3 @@ class SyntheticSkyDataset(BaseDetDataset):
                 )
             )
         return data_list
-
-    def filter_data(self) -> list[dict]:
-        """Honours ``filter_cfg=dict(filter_empty_gt=True)`` in training, as CocoDataset does."""
-        if self.test_mode or not (self.filter_cfg or {}).get('filter_empty_gt', False):
-            return self.data_list
-        return [info for info in self.data_list if info['instances']]

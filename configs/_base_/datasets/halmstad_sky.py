@@ -8,7 +8,7 @@
 #   python tools/test.py CONFIG CKPT --cfg-options test_dataloader.dataset.data_root=ROOT/ \
 #       test_dataloader.dataset.ann_file=annotations/SPLIT.json \
 #       test_evaluator.ann_file=ROOT/annotations/SPLIT.json
-dataset_type = 'CocoDataset'
+dataset_type = 'SkyCocoDataset'  # CocoDataset with its boxes validated at loading
 data_root = 'data/halmstad-sky-coco/'
 metainfo = dict(
     classes=('AIRPLANE', 'BIRD', 'DRONE', 'HELICOPTER'),
