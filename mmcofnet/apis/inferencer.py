@@ -8,9 +8,10 @@ from mmdet.apis import DetInferencer
 from mmengine.config import ConfigDict
 from mmengine.dataset import Compose
 
-# Test-pipeline loaders that make their images instead of reading them (the embedded synthetic
-# sky): for inference on files or arrays they become mmdet's image loader.
-RENDERING_LOADERS = ('LoadSyntheticSkyImage', 'mmcofnet.LoadSyntheticSkyImage')
+# Test-pipeline loaders of this package, which mmdet's DetInferencer does not know: the synthetic
+# sky's (it renders its images instead of reading them) and the checked file loader. For inference
+# on files or arrays they become mmdet's image loader, which DetInferencer replaces with its own.
+PACKAGE_LOADERS = ('LoadSyntheticSkyImage', 'LoadCheckedImageFromFile')
 
 
 class SkyInferencer(DetInferencer):
@@ -18,8 +19,8 @@ class SkyInferencer(DetInferencer):
 
     It works as mmdet's does (images as paths, folders or arrays; ``return_datasamples``,
     ``out_dir``, ``pred_score_thr``), and also with the configs whose test data is rendered in
-    memory (the synthetic sky), whose pipeline starts with ``LoadSyntheticSkyImage`` instead of
-    ``LoadImageFromFile``.
+    memory (the synthetic sky), whose pipeline starts with ``LoadSyntheticSkyImage``, and with
+    those that load with ``LoadCheckedImageFromFile``.
 
     Examples:
         >>> from mmcofnet.apis import SkyInferencer
@@ -33,7 +34,7 @@ class SkyInferencer(DetInferencer):
         cfg = copy.deepcopy(cfg)
         pipeline = cfg.test_dataloader.dataset.pipeline
         for transform in pipeline:
-            if transform['type'] in RENDERING_LOADERS:
+            if str(transform['type']).split('.')[-1] in PACKAGE_LOADERS:
                 transform.clear()
                 transform.update(type='LoadImageFromFile')
         return super()._init_pipeline(cfg)

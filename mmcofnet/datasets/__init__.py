@@ -13,6 +13,7 @@ from .sky_video_pairs import SkyVideoPairDataset
 from .skywatch import SkyWatchDataset
 from .synthetic_sky import SyntheticSkyDataset
 from .transforms import (
+    LoadCheckedImageFromFile,
     LoadFramePair,
     LoadSyntheticSkyImage,
     MotionTargets,
@@ -25,6 +26,7 @@ from .transforms import (
 __all__ = [
     'SKY_CLASSES',
     'GroundTruthMixin',
+    'LoadCheckedImageFromFile',
     'LoadFramePair',
     'LoadSyntheticSkyImage',
     'MotionTargets',

@@ -10,6 +10,7 @@ with no box left.
 
 from __future__ import annotations
 
+import json
 import logging
 import os.path as osp
 from dataclasses import dataclass, field
@@ -138,8 +139,15 @@ class SkyCocoDataset(GroundTruthMixin, CocoDataset):
     Annotations whose ``category_id`` is not among the file's ``categories`` are dropped with a
     warning naming the image and the id (``CocoDataset`` drops them silently), as are boxes
     without a positive size; boxes of categories that are not classes of the dataset are left
-    out, as ``CocoDataset`` leaves them out. Takes the arguments of ``CocoDataset``.
+    out, as ``CocoDataset`` leaves them out. An annotation file that is not valid JSON raises a
+    ``ValueError`` naming it. Takes the arguments of ``CocoDataset``.
     """
+
+    def full_init(self) -> None:
+        try:
+            super().full_init()
+        except json.JSONDecodeError as error:
+            raise ValueError(f'{self.ann_file}: not valid JSON ({error})') from error
 
     def ground_truth_report(self) -> GroundTruthReport:
         """The report of this loading (``parse_data_info`` adds to it, ``filter_data`` logs it)."""

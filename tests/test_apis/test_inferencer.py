@@ -51,3 +51,14 @@ def test_inferencer_takes_arrays_and_returns_plain_results(setup):
     from_array = inferencer(cv2.imread(frame), pred_score_thr=0.0)['predictions'][0]
     assert from_file['bboxes'] == from_array['bboxes'] and len(from_file['bboxes']) > 0
     assert set(from_file) >= {'bboxes', 'scores', 'labels'}
+
+
+def test_inferencer_on_a_config_that_reads_its_frames_from_files(repo_root, setup, tmp_path):
+    # halmstad-sky's test pipeline loads with LoadCheckedImageFromFile, which DetInferencer
+    # does not know; its own loader takes its place.
+    cfg = Config.fromfile(f'{repo_root}/configs/cofnet/cofnet_nano_halmstad.py')
+    cfg.model.test_cfg.score_thr = 0.0
+    checkpoint = str(tmp_path / 'model.pth')
+    random_checkpoint(cfg, checkpoint, dataset_meta=dict(classes=cfg.metainfo['classes']))
+    result = SkyInferencer(cfg, checkpoint, device='cpu')(setup[-1], pred_score_thr=0.0)
+    assert len(result['predictions'][0]['bboxes']) > 0

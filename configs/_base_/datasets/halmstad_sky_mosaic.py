@@ -29,7 +29,11 @@ train_dataloader = dict(
             data_prefix=dict(img='images/'),
             filter_cfg=dict(filter_empty_gt=True),
             pipeline=[
-                dict(type='LoadImageFromFile', backend_args={{_base_.backend_args}}),
+                dict(
+                    type='LoadCheckedImageFromFile',
+                    skip_corrupt=True,
+                    backend_args={{_base_.backend_args}},
+                ),
                 dict(type='LoadAnnotations', with_bbox=True),
                 dict(type='SmallObjectCrop', crop_size=sub_crop, object_prob=0.8),
             ],

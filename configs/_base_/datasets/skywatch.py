@@ -20,7 +20,8 @@ crop_size = (320, 320)
 backend_args = None
 
 train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
+    # Unreadable or truncated images: skipped with a warning in training, an error in tests.
+    dict(type='LoadCheckedImageFromFile', skip_corrupt=True, backend_args=backend_args),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(type='SmallObjectCrop', crop_size=crop_size, object_prob=0.8),
     # Horizontal only: frames can show the horizon, which stays at the bottom.
@@ -28,7 +29,7 @@ train_pipeline = [
     dict(type='PackDetInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(type='LoadCheckedImageFromFile', backend_args=backend_args),
     dict(type='Resize', scale_factor=1.0, keep_ratio=True),  # full 1080x720 frames
     # Pad to the stride by repeating the border: the models trained on crops never saw padding, and
     # the data preprocessor's constant padding reads as a bright edge that draws false boxes.

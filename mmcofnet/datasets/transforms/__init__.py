@@ -2,10 +2,11 @@
 
 from .crop import SmallObjectCrop
 from .frame_pairs import LoadFramePair, PackPairInputs, PairRandomCrop, PairRandomFlip
-from .loading import LoadSyntheticSkyImage
+from .loading import LoadCheckedImageFromFile, LoadSyntheticSkyImage
 from .motion import MotionTargets, camera_flow, fit_camera_motion, noise_level, textured_points
 
 __all__ = [
+    'LoadCheckedImageFromFile',
     'LoadFramePair',
     'LoadSyntheticSkyImage',
     'MotionTargets',

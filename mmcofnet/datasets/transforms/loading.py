@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from mmcv.transforms import BaseTransform
+import logging
+
+import mmcv
+import numpy as np
+from mmcv.transforms import BaseTransform, LoadImageFromFile
 from mmdet.registry import TRANSFORMS
+from mmengine import fileio
+from mmengine.logging import print_log
 
 from ..sky_renderer import render_frame
 
@@ -41,3 +47,56 @@ class LoadSyntheticSkyImage(BaseTransform):
 
     def __repr__(self) -> str:
         return f'{type(self).__name__}(to_float32={self.to_float32}, frame={self.frame})'
+
+
+@TRANSFORMS.register_module()
+class LoadCheckedImageFromFile(LoadImageFromFile):
+    """``LoadImageFromFile`` that names unreadable images (corrupt, truncated), or skips them.
+
+    A file that does not decode (where mmcv's loader fails an ``assert``) raises an ``OSError``
+    naming it; with ``skip_corrupt=True`` (the shipped training pipelines) it is skipped with one
+    warning per file, and mmengine's dataset draws another sample (``BaseDataset`` refetches when
+    a transform returns None; in ``test_mode`` it raises). A missing file is an error either way.
+
+    Args:
+        skip_corrupt (bool): Skip unreadable and truncated images with a warning.
+        **kwargs: Arguments of mmcv's ``LoadImageFromFile`` but ``ignore_empty`` (it would skip
+            missing files silently) and the deprecated ``file_client_args`` (``backend_args``).
+    """
+
+    def __init__(self, skip_corrupt: bool = False, **kwargs) -> None:
+        for key in ('ignore_empty', 'file_client_args'):
+            if kwargs.pop(key, None):
+                raise ValueError(
+                    f'LoadCheckedImageFromFile does not take {key} (ignore_empty would skip '
+                    'missing files silently: skip_corrupt=True skips unreadable images with a '
+                    'warning; file_client_args: use backend_args)'
+                )
+        super().__init__(**kwargs)
+        self.skip_corrupt = skip_corrupt
+        self._skipped: set[str] = set()
+
+    def transform(self, results: dict) -> dict | None:
+        path = results['img_path']
+        img_bytes = fileio.get(path, backend_args=self.backend_args)
+        problem = 'not a readable image (corrupt or truncated)'
+        try:
+            img = mmcv.imfrombytes(img_bytes, flag=self.color_type, backend=self.imdecode_backend)
+        except Exception as error:  # pillow and turbojpeg raise where OpenCV returns None
+            img, problem = None, f'{problem}: {error}'
+        if img is None:
+            if not self.skip_corrupt:
+                raise OSError(f'{path}: {problem}')
+            if path not in self._skipped:
+                self._skipped.add(path)
+                print_log(f'skipped {path}: {problem}', logger='current', level=logging.WARNING)
+            return None
+        if self.to_float32:
+            img = img.astype(np.float32)
+        results['img'] = img
+        results['img_shape'] = img.shape[:2]
+        results['ori_shape'] = img.shape[:2]
+        return results
+
+    def __repr__(self) -> str:
+        return f'{super().__repr__()[:-1]}, skip_corrupt={self.skip_corrupt})'
