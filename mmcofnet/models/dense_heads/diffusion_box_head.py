@@ -292,12 +292,17 @@ class DiffusionBoxHead(BaseModule):
         )
         outputs = []
         for k, stage in enumerate(self.stages):
-            if not torch.isfinite(boxes).all():  # else the field's sampler fails on bad indices
-                raise FloatingPointError(
-                    f'DiffusionBoxHead: non-finite boxes before stage {k} samples the field '
-                    '(a diverging run: check the learning rate and the losses)'
-                )
+            finite = bool(torch.isfinite(boxes).all())
+            if not finite:  # the field's sampler would fail on their indices
+                if not self.training:
+                    raise FloatingPointError(
+                        f'DiffusionBoxHead: non-finite boxes before stage {k} samples the field '
+                        '(a diverging run: check the learning rate and the losses)'
+                    )
+                boxes = torch.nan_to_num(boxes, nan=0.0, posinf=0.0, neginf=0.0)
             query, cls_logits, raw = stage(query, sampler(boxes), time_emb)
+            if not finite:  # training: the stage's losses are non-finite, the step is skipped
+                cls_logits = cls_logits + float('nan')
             if self.prediction == 'noise':
                 x0 = self.schedule.x0_from_noise(x_t, t, raw)
                 new_boxes, noise = decode_boxes(x0, img_wh, self.snr_scale), raw
@@ -461,21 +466,24 @@ class DiffusionBoxHead(BaseModule):
         Returns:
             dict[str, Tensor]: ``loss_cls``, ``loss_bbox``, ``loss_iou`` (and ``loss_noise``),
             the same per earlier stage with prefix ``s{k}.``, and the map's ``loss_objectness``,
-            ``loss_objectness_size`` and ``loss_objectness_offset``. A non-finite prediction or
-            loss raises ``FloatingPointError`` naming the images.
+            ``loss_objectness_size`` and ``loss_objectness_offset``. A stage whose predictions
+            are not finite gets NaN losses without matching (``SkipNonFiniteOptimWrapper`` then
+            skips the step and ``NonFiniteLossHook`` names it).
         """
         img_wh = self._image_sizes(img_metas)
         losses = {}
         for k, (cls_logits, boxes, pred_noise) in enumerate(outputs):
-            _check_finite(f'stage {k} predictions', (cls_logits, boxes), img_metas)
-            stage = self.criterion(cls_logits, boxes, gts, img_metas, img_wh)
+            if torch.isfinite(cls_logits).all() and torch.isfinite(boxes).all():
+                stage = self.criterion(cls_logits, boxes, gts, img_metas, img_wh)
+            else:  # no matching on NaN costs: the stage's losses are NaN, the step is skipped
+                nan = cls_logits.new_tensor(float('nan'))
+                stage = dict(loss_cls=nan, loss_bbox=nan, loss_iou=nan)
             if pred_noise is not None:
                 stage['loss_noise'] = self.loss_noise(pred_noise, noise)
             prefix = '' if k == len(outputs) - 1 else f's{k}.'
             losses.update({prefix + key: value for key, value in stage.items()})
         if objectness is not None:
             losses.update(self.objectness.loss(objectness, gts))
-        _check_finite('losses', losses, img_metas)
         return losses
 
     # -- inference ---------------------------------------------------------------------------
@@ -555,6 +563,11 @@ class DiffusionBoxHead(BaseModule):
         """
         if not self.test_cfg.ensemble:
             steps = steps[-1:]
+        for k, (logits, boxes) in enumerate(steps):
+            tensors = dict(cls_logits=logits, boxes=boxes)
+            if objectness is not None and self.test_cfg.objectness_score:
+                tensors['objectness'] = objectness
+            _check_finite(f'predictions of step {k} before post-processing', tensors, img_metas)
         steps = [(self._scores(logits, boxes, objectness), boxes) for logits, boxes in steps]
         return [
             self._predict_single(
@@ -640,12 +653,9 @@ def _frame_size(img_meta: dict) -> tuple[float, float]:
     return tuple(img_meta['img_shape'][:2])
 
 
-def _check_finite(
-    what: str, tensors: dict[str, Tensor] | tuple[Tensor, ...], img_metas: list[dict]
-) -> None:
+def _check_finite(what: str, tensors: dict[str, Tensor], img_metas: list[dict]) -> None:
     """Raises ``FloatingPointError`` naming the tensors and images when any value is NaN/inf."""
-    items = tensors.items() if isinstance(tensors, dict) else enumerate(tensors)
-    bad = [name for name, value in items if not torch.isfinite(value).all()]
+    bad = [name for name, value in tensors.items() if not torch.isfinite(value).all()]
     if bad:
         images = [m.get('img_path', m.get('img_id')) for m in img_metas]
         raise FloatingPointError(f'DiffusionBoxHead: non-finite {what} {bad} on images {images}')

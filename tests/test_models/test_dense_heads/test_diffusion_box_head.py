@@ -404,12 +404,11 @@ def test_boxes_are_clipped_to_the_frame_not_to_its_padding(field):
 
 
 def test_non_finite_boxes_are_named_before_the_field_is_sampled(field):
-    head = make_head()
+    head = make_head().eval()
     boxes = torch.tensor([[[10.0, 10, 20, 18], [30, 5, float('nan'), 30]]])
+    args = (sampler_for(field, images=(0,)).sample, boxes, torch.tensor([[[96.0, 64.0]]]))
     with pytest.raises(FloatingPointError, match='non-finite boxes before stage 0'):
-        head.denoise(
-            sampler_for(field, images=(0,)).sample,
-            boxes,
-            torch.tensor([[[96.0, 64.0]]]),
-            torch.tensor([7]),
-        )
+        head.denoise(*args, torch.tensor([7]))
+    # Training: no error, the stage's class logits are NaN (its losses too: the step is skipped).
+    outputs = head.train().denoise(*args, torch.tensor([7]))
+    assert torch.isnan(outputs[0][0]).all()
