@@ -10,6 +10,7 @@ without one).
 from __future__ import annotations
 
 import importlib.util
+import os
 import os.path as osp
 import subprocess
 import sys
@@ -42,10 +43,17 @@ def repo_root() -> str:
     return REPO_ROOT
 
 
-def run_tool(repo_root: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """Runs ``python ARGS`` in the repository; a non-zero exit fails with the output's tail."""
+def run_tool(
+    repo_root: str, *args: str, check: bool = True, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    """Runs ``python ARGS`` in the repository; a non-zero exit fails with the output's tail.
+
+    ``env`` adds to the environment; a ``PYTHONPATH`` there is put before the repository.
+    """
+    env = {**os.environ, **(env or {})}
+    env['PYTHONPATH'] = os.pathsep.join(p for p in (env.get('PYTHONPATH'), repo_root) if p)
     proc = subprocess.run(
-        [sys.executable, *args], cwd=repo_root, capture_output=True, text=True, timeout=600
+        [sys.executable, *args], cwd=repo_root, env=env, capture_output=True, text=True, timeout=600
     )
     if check and proc.returncode != 0:
         raise AssertionError(f'{args} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}')

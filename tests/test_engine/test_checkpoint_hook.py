@@ -4,11 +4,10 @@ import json
 import os
 import os.path as osp
 import signal
-import subprocess
-import sys
 
 import pytest
 import torch
+from conftest import run_tool
 
 CONFIG = 'configs/cofnet/cofnet_nano_sky-synth.py'
 KEEP_ONE = """
@@ -20,16 +19,11 @@ custom_hooks = [dict(type='RecordResumedStateHook')]
 """
 
 
-def train(repo_root, config, work_dir, *args, **env) -> subprocess.CompletedProcess:
-    env = dict(
-        os.environ,
-        PYTHONPATH=os.pathsep.join([osp.dirname(__file__), repo_root]),
-        **env,
+def train(repo_root, config, work_dir, *args, **env):
+    env['PYTHONPATH'] = osp.dirname(__file__)  # kill_mid_save
+    return run_tool(
+        repo_root, 'tools/train.py', config, '--work-dir', work_dir, *args, check=False, env=env
     )
-    return subprocess.run(
-        [sys.executable, 'tools/train.py', config, '--work-dir', work_dir, *args],
-        cwd=repo_root, env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
 
 
 @pytest.mark.slow

@@ -1,14 +1,12 @@
 """SkipNonFiniteOptimWrapper and NonFiniteLossHook: NaN steps skipped, named, and a stop."""
 
 import math
-import os
 import os.path as osp
-import subprocess
-import sys
 from types import SimpleNamespace
 
 import pytest
 import torch
+from conftest import run_tool
 from mmdet.registry import HOOKS, OPTIM_WRAPPERS
 from torch import nn
 
@@ -80,11 +78,9 @@ def test_hook_names_iteration_terms_and_images_and_stops_after_too_many():
 
 
 def train(repo_root, config, work_dir, **env):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([osp.dirname(__file__), repo_root]), **env)
-    return subprocess.run(
-        [sys.executable, 'tools/train.py', config, '--work-dir', work_dir],
-        cwd=repo_root, env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+    env['PYTHONPATH'] = osp.dirname(__file__)  # nan_losses
+    args = ('tools/train.py', config, '--work-dir', work_dir)
+    return run_tool(repo_root, *args, check=False, env=env)
 
 
 @pytest.mark.slow

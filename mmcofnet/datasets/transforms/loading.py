@@ -14,6 +14,14 @@ from mmengine.logging import print_log
 from ..sky_renderer import render_frame
 
 
+def with_image(results: dict, img: np.ndarray, to_float32: bool) -> dict:
+    """``results`` with ``img`` (float32 if asked) and its ``img_shape`` and ``ori_shape``."""
+    results['img'] = img.astype(np.float32) if to_float32 else img
+    results['img_shape'] = img.shape[:2]
+    results['ori_shape'] = img.shape[:2]
+    return results
+
+
 @TRANSFORMS.register_module()
 class LoadSyntheticSkyImage(BaseTransform):
     """Renders the image of a :class:`SyntheticSkyDataset` sample (its ``LoadImageFromFile``).
@@ -37,13 +45,7 @@ class LoadSyntheticSkyImage(BaseTransform):
                 f'SyntheticSkyDataset samples (got keys {sorted(results)}); use LoadImageFromFile '
                 'for datasets on disk'
             )
-        img = render_frame(results['scene'], self.frame)
-        if self.to_float32:
-            img = img.astype('float32')
-        results['img'] = img
-        results['img_shape'] = img.shape[:2]
-        results['ori_shape'] = img.shape[:2]
-        return results
+        return with_image(results, render_frame(results['scene'], self.frame), self.to_float32)
 
     def __repr__(self) -> str:
         return f'{type(self).__name__}(to_float32={self.to_float32}, frame={self.frame})'
@@ -91,12 +93,7 @@ class LoadCheckedImageFromFile(LoadImageFromFile):
                 self._skipped.add(path)
                 print_log(f'skipped {path}: {problem}', logger='current', level=logging.WARNING)
             return None
-        if self.to_float32:
-            img = img.astype(np.float32)
-        results['img'] = img
-        results['img_shape'] = img.shape[:2]
-        results['ori_shape'] = img.shape[:2]
-        return results
+        return with_image(results, img, self.to_float32)
 
     def __repr__(self) -> str:
         return f'{super().__repr__()[:-1]}, skip_corrupt={self.skip_corrupt})'
