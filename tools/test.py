@@ -20,25 +20,13 @@ before it starts, with that command.
 import argparse
 import os.path as osp
 
-from mmengine.config import Config, DictAction
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
-
-from mmcofnet.apis import load_config
-from mmcofnet.utils import (
-    VIS_BACKENDS,
-    add_vis_backends,
-    check_vis_backends,
-    keep_freed_memory,
-    setup_cpu_distributed,
-)
+from _runner_cli import build_runner, runner_config, runner_parser
+from mmengine.config import Config
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='Test (and evaluate) a detector')
-    parser.add_argument('config', help='test config file path')
+    parser = runner_parser('Test (and evaluate) a detector', 'test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument('--work-dir', help='the dir to save the evaluation metrics')
     parser.add_argument('--out', type=str, help='dump predictions to a pickle file (.pkl)')
     parser.add_argument(
         '--show-dir', help='write images with predicted boxes under the work dir / this dir'
@@ -49,43 +37,18 @@ def parse_args() -> argparse.Namespace:
         help='write per-class precision-recall curves (IoU 0.5; PNG and JSON) to this dir',
     )
     parser.add_argument(
-        '--vis-backend',
-        nargs='+',
-        choices=sorted(VIS_BACKENDS),
-        help='also log to these visualizer backends (optional packages)',
-    )
-    parser.add_argument(
         '--speed-warmup',
         type=int,
         default=5,
         help='test iterations left out of the fps / latency_ms measurement',
     )
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, key=value pairs',
-    )
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher',
-    )
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     return parser.parse_args()
 
 
 def build_config(args: argparse.Namespace) -> Config:
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
-    cfg = load_config(args.config, args.cfg_options)
-    cfg.launcher = args.launcher
-    setup_cpu_distributed(cfg)  # torchrun on a machine without CUDA: gloo
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg = runner_config(args)
     cfg.load_from = args.checkpoint
     if args.show_dir:
         visualization = cfg.default_hooks.visualization
@@ -99,9 +62,6 @@ def build_config(args: argparse.Namespace) -> Config:
         cfg.test_evaluator = [*evaluators, dict(type='DumpDetResults', out_file_path=args.out)]
     if args.pr_curves is not None:
         cfg.test_evaluator = with_pr_curves(cfg.test_evaluator, args.pr_curves)
-    if args.vis_backend:
-        add_vis_backends(cfg, args.vis_backend)
-    check_vis_backends(cfg)
     cfg.custom_hooks = with_test_hooks(cfg.get('custom_hooks', []), args.speed_warmup)
     return cfg
 
@@ -136,10 +96,7 @@ def with_test_hooks(custom_hooks: list, speed_warmup: int) -> list:
 
 
 def main() -> None:
-    keep_freed_memory()  # large activations: reuse pages instead of page-faulting each pass
-    cfg = build_config(parse_args())
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-    runner.test()
+    build_runner(build_config(parse_args())).test()
 
 
 if __name__ == '__main__':

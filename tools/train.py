@@ -14,24 +14,12 @@ before the run starts.
 import argparse
 import os.path as osp
 
-from mmengine.config import Config, DictAction
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
-
-from mmcofnet.apis import load_config
-from mmcofnet.utils import (
-    VIS_BACKENDS,
-    add_vis_backends,
-    check_vis_backends,
-    keep_freed_memory,
-    setup_cpu_distributed,
-)
+from _runner_cli import build_runner, runner_config, runner_parser
+from mmengine.config import Config
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='Train a detector')
-    parser.add_argument('config', help='train config file path')
-    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser = runner_parser('Train a detector', 'train config file path')
     parser.add_argument(
         '--amp', action='store_true', help='enable automatic mixed precision (needs a GPU)'
     )
@@ -42,36 +30,11 @@ def parse_args() -> argparse.Namespace:
         const='auto',
         help='resume from this checkpoint; without a path, from the latest one in the work dir',
     )
-    parser.add_argument(
-        '--vis-backend',
-        nargs='+',
-        choices=sorted(VIS_BACKENDS),
-        help='also log to these visualizer backends (optional packages)',
-    )
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, key=value pairs (e.g. train_cfg.max_iters=100)',
-    )
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher',
-    )
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     return parser.parse_args()
 
 
 def build_config(args: argparse.Namespace) -> Config:
-    cfg = load_config(args.config, args.cfg_options)
-    cfg.launcher = args.launcher
-    setup_cpu_distributed(cfg)  # torchrun on a machine without CUDA: gloo
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg = runner_config(args)
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.loss_scale = 'dynamic'
@@ -83,17 +46,11 @@ def build_config(args: argparse.Namespace) -> Config:
             raise FileNotFoundError(f'--resume checkpoint not found: {args.resume}')
         cfg.resume = True
         cfg.load_from = args.resume
-    if args.vis_backend:
-        add_vis_backends(cfg, args.vis_backend)
-    check_vis_backends(cfg)
     return cfg
 
 
 def main() -> None:
-    keep_freed_memory()  # large activations: reuse pages instead of page-faulting each pass
-    cfg = build_config(parse_args())
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-    runner.train()
+    build_runner(build_config(parse_args())).train()
 
 
 if __name__ == '__main__':

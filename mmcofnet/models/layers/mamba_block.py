@@ -4,11 +4,10 @@ from typing import Optional, Union
 
 import torch
 import torch.nn.functional as F
-from mmcv.cnn import build_norm_layer
 from mmdet.utils import OptConfigType
 from torch import Tensor, nn
 
-from .ssm import DirectionalSSM, resolve_dt_rank
+from .ssm import GatedScanMixer
 
 try:  # Optional CUDA kernel (DESIGN: never required to import the package).
     from causal_conv1d import causal_conv1d_fn
@@ -42,7 +41,7 @@ def causal_conv1d(
     return F.silu(out, inplace=True) if activation is not None else out
 
 
-class MambaBlock(nn.Module):
+class MambaBlock(GatedScanMixer):
     """Bidirectional Mamba mixer (Vim) on the row-major flattened map.
 
     ``in_proj -> (x, z)``; ``x`` and its reverse each go through their own causal depthwise
@@ -76,12 +75,19 @@ class MambaBlock(nn.Module):
         conv_bias: bool = True,
         norm_cfg: OptConfigType = None,
     ) -> None:
-        super().__init__()
-        norm_cfg = norm_cfg or dict(type='LN')
-        d_inner = int(ssm_ratio * dim)
-        self.d_inner = d_inner
-        self.with_gate = with_gate
-        self.in_proj = nn.Linear(dim, d_inner * 2 if with_gate else d_inner, bias=False)
+        super().__init__(
+            dim,
+            self.num_directions,
+            d_state,
+            ssm_ratio,
+            dt_rank,
+            d_conv,
+            with_gate,
+            conv_bias,
+            norm_cfg,
+        )
+
+    def build_conv(self, d_inner: int, d_conv: int, conv_bias: bool) -> None:
         # One depthwise conv for both directions: channels [0, d_inner) forward, the rest backward.
         self.conv1d = nn.Conv1d(
             self.num_directions * d_inner,
@@ -90,11 +96,6 @@ class MambaBlock(nn.Module):
             groups=self.num_directions * d_inner,
             bias=conv_bias,
         )
-        self.ssm = DirectionalSSM(
-            d_inner, self.num_directions, d_state=d_state, dt_rank=resolve_dt_rank(dt_rank, dim)
-        )
-        self.out_norm = build_norm_layer(norm_cfg, d_inner)[1]
-        self.out_proj = nn.Linear(d_inner, dim, bias=False)
 
     def forward(self, x: Tensor) -> Tensor:
         """Mix tokens of a channels-last map.
@@ -106,16 +107,12 @@ class MambaBlock(nn.Module):
             Tensor: ``[B, H, W, C]``.
         """
         b, h, w, _ = x.shape
-        x = self.in_proj(x.flatten(1, 2))
-        if self.with_gate:
-            x, z = x.chunk(2, dim=-1)
+        x, z = self.project_in(x.flatten(1, 2))
         x = x.transpose(1, 2)
         xs = torch.stack([x, x.flip(-1)], dim=1).flatten(1, 2)
         xs = causal_conv1d(xs, self.conv1d.weight.squeeze(1), self.conv1d.bias, activation='silu')
         ys = self.ssm(xs.view(b, self.num_directions, self.d_inner, -1))
         ys = ys.view(b, self.num_directions, self.d_inner, -1)
         # No 1/2 for the average: the LayerNorm right after is scale invariant.
-        y = self.out_norm((ys[:, 0] + ys[:, 1].flip(-1)).transpose(1, 2))
-        if self.with_gate:
-            y = F.silu(z).mul_(y)  # in place on a fresh tensor: one map less to allocate
-        return self.out_proj(y).view(b, h, w, -1)
+        y = (ys[:, 0] + ys[:, 1].flip(-1)).transpose(1, 2)
+        return self.project_out(y, z).view(b, h, w, -1)

@@ -1,9 +1,12 @@
-"""Per-direction selective-scan parameters shared by the 2D (SS2D) and 1D (Mamba) mixers."""
+"""Per-direction selective-scan parameters and the gated mixer shared by SS2D and MambaBlock."""
 
 import math
-from typing import Union
+from typing import Optional, Tuple, Union
 
 import torch
+import torch.nn.functional as F
+from mmcv.cnn import build_norm_layer
+from mmdet.utils import OptConfigType
 from torch import Tensor, nn
 
 from mmcofnet.models.ops import selective_scan
@@ -134,3 +137,65 @@ class DirectionalSSM(nn.Module):
             f'd_inner={self.d_inner}, num_directions={self.num_directions}, '
             f'd_state={self.d_state}, dt_rank={self.dt_rank}'
         )
+
+
+class GatedScanMixer(nn.Module):
+    """The mixer SS2D and MambaBlock share: ``in_proj -> (x, z)``, scans, norm, gate, ``out_proj``.
+
+    Subclasses build the conv before their scans in :meth:`build_conv` and write ``forward``
+    with :meth:`project_in` and :meth:`project_out`. Modules are created in the order
+    ``in_proj``, conv, ``ssm``, ``out_norm``, ``out_proj`` (a seed gives the same weights as
+    before this class existed).
+
+    Args:
+        dim (int): Input and output channels ``C``.
+        num_directions (int): Scan directions ``K`` of the :class:`DirectionalSSM`.
+        d_state (int): SSM state size ``N``.
+        ssm_ratio (float): Scan channels per direction as a multiple of ``dim``.
+        dt_rank (int | str): Rank of the step-size projection, ``'auto'`` = ``ceil(dim / 16)``.
+        d_conv (int): Kernel size of the conv.
+        with_gate (bool): Gate the output with ``silu(z)`` from a second in-projection half.
+        conv_bias (bool): Bias in the conv.
+        norm_cfg (dict, optional): Config of the output norm. Default: ``dict(type='LN')``.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_directions: int,
+        d_state: int,
+        ssm_ratio: float,
+        dt_rank: Union[int, str],
+        d_conv: int,
+        with_gate: bool,
+        conv_bias: bool,
+        norm_cfg: OptConfigType = None,
+    ) -> None:
+        super().__init__()
+        norm_cfg = norm_cfg or dict(type='LN')
+        d_inner = int(ssm_ratio * dim)
+        self.d_inner = d_inner
+        self.with_gate = with_gate
+        self.in_proj = nn.Linear(dim, d_inner * 2 if with_gate else d_inner, bias=False)
+        self.build_conv(d_inner, d_conv, conv_bias)
+        self.ssm = DirectionalSSM(
+            d_inner, num_directions, d_state=d_state, dt_rank=resolve_dt_rank(dt_rank, dim)
+        )
+        self.out_norm = build_norm_layer(norm_cfg, d_inner)[1]
+        self.out_proj = nn.Linear(d_inner, dim, bias=False)
+
+    def build_conv(self, d_inner: int, d_conv: int, conv_bias: bool) -> None:
+        """Creates the conv that runs before the scans (an attribute of the subclass's name)."""
+        raise NotImplementedError
+
+    def project_in(self, x: Tensor) -> Tuple[Tensor, Optional[Tensor]]:
+        """``[..., C]`` -> the scans' input ``[..., d_inner]`` and the gate ``z`` (or None)."""
+        x = self.in_proj(x)
+        return x.chunk(2, dim=-1) if self.with_gate else (x, None)
+
+    def project_out(self, y: Tensor, z: Optional[Tensor]) -> Tensor:
+        """Merged scans ``[..., d_inner]`` -> ``out_proj(out_norm(y) * silu(z))`` ``[..., C]``."""
+        y = self.out_norm(y)
+        if z is not None:
+            y = F.silu(z).mul_(y)  # in place on a fresh tensor: one map less to allocate
+        return self.out_proj(y)

@@ -12,10 +12,10 @@ from torch import Tensor, nn
 from mmcofnet.models.ops.cross_scan import NUM_DIRECTIONS, cross_merge, cross_scan
 
 from .mamba_block import MambaBlock
-from .ssm import DirectionalSSM, resolve_dt_rank
+from .ssm import GatedScanMixer
 
 
-class SS2D(nn.Module):
+class SS2D(GatedScanMixer):
     """2D selective scan (VMamba): a global, linear-time token mixer for feature maps.
 
     ``in_proj -> (x, z)``; ``x -> depthwise conv -> SiLU -> scan in 4 orders -> merge ->
@@ -49,12 +49,11 @@ class SS2D(nn.Module):
         conv_bias: bool = True,
         norm_cfg: OptConfigType = None,
     ) -> None:
-        super().__init__()
-        norm_cfg = norm_cfg or dict(type='LN')
-        d_inner = int(ssm_ratio * dim)
-        self.d_inner = d_inner
-        self.with_gate = with_gate
-        self.in_proj = nn.Linear(dim, d_inner * 2 if with_gate else d_inner, bias=False)
+        super().__init__(
+            dim, NUM_DIRECTIONS, d_state, ssm_ratio, dt_rank, d_conv, with_gate, conv_bias, norm_cfg
+        )
+
+    def build_conv(self, d_inner: int, d_conv: int, conv_bias: bool) -> None:
         self.conv2d = nn.Conv2d(
             d_inner,
             d_inner,
@@ -63,11 +62,6 @@ class SS2D(nn.Module):
             groups=d_inner,
             bias=conv_bias,
         )
-        self.ssm = DirectionalSSM(
-            d_inner, NUM_DIRECTIONS, d_state=d_state, dt_rank=resolve_dt_rank(dt_rank, dim)
-        )
-        self.out_norm = build_norm_layer(norm_cfg, d_inner)[1]
-        self.out_proj = nn.Linear(d_inner, dim, bias=False)
 
     def forward(self, x: Tensor) -> Tensor:
         """Mix tokens of a channels-last map.
@@ -79,18 +73,13 @@ class SS2D(nn.Module):
             Tensor: ``[B, H, W, C]``.
         """
         b, h, w, _ = x.shape
-        x = self.in_proj(x)
-        if self.with_gate:
-            x, z = x.chunk(2, dim=-1)
+        x, z = self.project_in(x)
         # Depthwise conv on a channels-last view: oneDNN's channels-last depthwise kernel is
         # several times faster on CPU than the NCHW one (and no transposing copy is needed).
         x = F.silu(self.conv2d(x.permute(0, 3, 1, 2)), inplace=True)
         ys = self.ssm(cross_scan(x))
         y = cross_merge(ys.view(b, NUM_DIRECTIONS, self.d_inner, h, w), channels_last=True)
-        y = self.out_norm(y)
-        if self.with_gate:
-            y = F.silu(z).mul_(y)  # in place on a fresh tensor: one map less to allocate
-        return self.out_proj(y)
+        return self.project_out(y, z)
 
 
 class ChannelMLP(nn.Module):
