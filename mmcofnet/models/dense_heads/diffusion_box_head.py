@@ -307,8 +307,7 @@ class DiffusionBoxHead(BaseModule):
                 x0 = self.schedule.x0_from_noise(x_t, t, raw)
                 new_boxes, noise = decode_boxes(x0, img_wh, self.snr_scale), raw
             else:
-                new_boxes = self.bbox_coder.decode(boxes.reshape(-1, 4), raw.reshape(-1, 4))
-                new_boxes, noise = new_boxes.view(b, n, 4), None
+                new_boxes, noise = self.decode_x0(boxes, raw), None
             outputs.append((cls_logits, new_boxes, noise))
             boxes = new_boxes.detach()
         return outputs
@@ -485,6 +484,11 @@ class DiffusionBoxHead(BaseModule):
         if objectness is not None:
             losses.update(self.objectness.loss(objectness, gts))
         return losses
+
+    def decode_x0(self, boxes: Tensor, deltas: Tensor) -> Tensor:
+        """A stage's denoised boxes: ``deltas [B, N, 4]`` applied to its ``boxes [B, N, 4]``."""
+        b, n = boxes.shape[:2]
+        return self.bbox_coder.decode(boxes.reshape(-1, 4), deltas.reshape(-1, 4)).view(b, n, 4)
 
     # -- inference ---------------------------------------------------------------------------
 

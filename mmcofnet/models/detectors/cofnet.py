@@ -75,7 +75,7 @@ class COFNet(BaseDetector):
         return FieldFeatures(levels, self.neck.box_sampler(levels))
 
     def loss(self, batch_inputs: Tensor, batch_data_samples: SampleList) -> dict[str, Tensor]:
-        """Losses of a batch (a non-finite prediction or loss raises, naming the images)."""
+        """Losses of a batch (non-finite predictions give NaN losses: the step is skipped)."""
         return self.bbox_head.loss(self._field(batch_inputs), batch_data_samples)
 
     def predict(

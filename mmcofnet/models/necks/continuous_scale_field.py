@@ -204,7 +204,8 @@ class ContinuousScaleField(BaseModule):
         if num_levels == 1:
             zero = torch.zeros_like(scales, dtype=torch.long)
             return zero, zero, torch.zeros_like(scales)
-        upper = torch.searchsorted(ls, scales.contiguous()).clamp(1, num_levels - 1)
+        # searchsorted(ls, scales) as a count (a handful of levels; ONNX has no searchsorted).
+        upper = (ls < scales[..., None]).sum(-1).clamp(1, num_levels - 1)
         lower = upper - 1
         weight = (scales - ls[lower]) / (ls[upper] - ls[lower])
         return lower, upper, weight

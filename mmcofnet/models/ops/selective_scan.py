@@ -457,12 +457,13 @@ class _ChunkLayout:
         """``[..., L]`` -> ``[K, ..., n_chunks]``."""
         t = F.pad(t, (0, self.pad)) if self.pad else t
         t = t.unflatten(-1, (self.n_chunks, self.chunk))
-        # contiguous: elementwise results follow their inputs' memory layout.
-        return t.movedim(-1, 0).contiguous()
+        # contiguous: elementwise results follow their inputs' memory layout. Positive dims:
+        # the TorchScript ONNX exporter writes movedim(-1, 0) as an invalid Transpose.
+        return t.movedim(t.dim() - 1, 0).contiguous()
 
     def merge(self, t: Tensor) -> Tensor:
         """``[K, ..., n_chunks]`` -> ``[..., L]``."""
-        return t.movedim(0, -1).flatten(-2)[..., : self.length]
+        return t.movedim(0, t.dim() - 1).flatten(-2)[..., : self.length]
 
 
 def _per_channel(BC: Tensor, layout: _ChunkLayout, n_groups: int) -> Tensor:
@@ -496,12 +497,13 @@ def _scan_chunks(log_decay: Tensor, inputs: Tensor) -> Tensor:
     local_states = torch.stack(local)
     cumulative_decay = torch.stack(cumulative)
 
-    carried: List[Tensor] = [torch.zeros_like(x[..., 0, :])]
-    chunk_ends = local[-1].unbind(-2)
-    chunk_decays = cumulative_decay[-1].unbind(-2)
+    chunk_dim = x.dim() - 2  # positive dims: the ONNX exporter mis-places negative ones here
+    carried: List[Tensor] = [torch.zeros_like(x.select(chunk_dim, 0))]
+    chunk_ends = local[-1].unbind(chunk_dim)
+    chunk_decays = cumulative_decay[-1].unbind(chunk_dim)
     for c in range(len(chunk_ends) - 1):
         carried.append(chunk_decays[c] * carried[-1] + chunk_ends[c])
-    start_states = torch.stack(carried, dim=-2)
+    start_states = torch.stack(carried, dim=chunk_dim)
     return local_states + cumulative_decay * start_states
 
 

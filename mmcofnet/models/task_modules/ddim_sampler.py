@@ -64,13 +64,7 @@ class DDIMBoxSampler:
             list: per step, class logits ``[B, N, K]`` and boxes ``[B, N, 4]`` (xyxy px).
         """
         device, scale = img_wh.device, self.snr_scale
-        generators = [torch.Generator(device).manual_seed(int(cfg.seed)) for _ in img_wh]
-
-        def normal() -> Tensor:  # one stream per image: results do not depend on the batch
-            return torch.stack(
-                [torch.randn(num_boxes, 4, generator=g, device=device) for g in generators]
-            )
-
+        normal = self.noise_stream(int(cfg.seed), len(img_wh), num_boxes, device)
         use_prior = peaks is not None and cfg.prior_proposals > 0
         x_t, steps, spare = normal(), [], None
         timesteps = self.schedule.ddim_timesteps(
@@ -103,6 +97,24 @@ class DDIMBoxSampler:
                 fresh = normal() if spare is None else spare.take(renew, normal())
                 x_t = torch.where(renew[..., None], fresh, x_t)
         return steps
+
+    def noise_stream(
+        self, seed: int, batch_size: int, num_boxes: int, device: torch.device
+    ) -> Callable[[], Tensor]:
+        """``normal()`` -> the next ``[B, N, 4]`` standard normal noise of the sampling.
+
+        One generator per image, each seeded with ``seed``: an image's noise, and so its result,
+        does not depend on the other images in its batch. (The ONNX export replaces this with
+        the same values as constants: ``mmcofnet/deploy``.)
+        """
+        generators = [torch.Generator(device).manual_seed(seed) for _ in range(batch_size)]
+
+        def normal() -> Tensor:
+            return torch.stack(
+                [torch.randn(num_boxes, 4, generator=g, device=device) for g in generators]
+            )
+
+        return normal
 
 
 class _PeakQueue:
