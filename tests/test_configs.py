@@ -14,7 +14,7 @@ from mmengine.config import Config
 CONFIGS = sorted(
     osp.relpath(p, REPO_ROOT)
     for p in glob.glob(osp.join(REPO_ROOT, 'configs', '**', '*.py'), recursive=True)
-    if '_base_' not in p
+    if '_base_' not in p and f'{osp.sep}deploy{osp.sep}' not in p  # MMDeploy's own configs
 )
 
 
