@@ -50,8 +50,9 @@ fi
 step "mmdet ${MMDET_VERSION}"
 "${PIP[@]}" "mmdet==${MMDET_VERSION}"
 
-step "mmcofnet (editable) and test requirements"
-"${PIP[@]}" --no-build-isolation -e "${REPO}" -r "${REPO}/requirements/tests.txt"
+step "mmcofnet (editable), test and export requirements"
+"${PIP[@]}" --no-build-isolation -e "${REPO}" -r "${REPO}/requirements/tests.txt" \
+    -r "${REPO}/requirements/deploy.txt"
 
 step "import check"
 "${PY}" -c "import mmcofnet, mmcv, mmdet, mmengine, torch; from mmcv.ops import nms; \

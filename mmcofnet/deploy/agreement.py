@@ -11,7 +11,7 @@ from mmengine.structures import InstanceData
 
 @dataclass
 class Comparison:
-    """One image: detections matched one to one (same label, IoU >= 0.5) and what differs."""
+    """One image: detections matched one to one (same label, IoU >= 0.9) and what differs."""
 
     expected: int  # PyTorch's detections
     got: int  # the exported model's
@@ -23,16 +23,24 @@ class Comparison:
 
 
 def compare_detections(
-    expected: InstanceData, got: InstanceData, iou_thr: float = 0.5
+    expected: InstanceData,
+    got: InstanceData,
+    frame: tuple[int, int] | None = None,
+    iou_thr: float = 0.9,
 ) -> Comparison:
     """Matches ``got`` to ``expected`` greedily, strongest expected detection first.
 
     Args:
         expected: PyTorch's ``bboxes [N, 4]``, ``scores [N]``, ``labels [N]``.
         got: The exported model's, in the same image coordinates.
+        frame: ``(height, width)`` of the image: both sides' boxes are compared clipped to it
+            (mmdet's heads clip in PyTorch, mmdeploy's rewrites of them not always).
         iou_thr: Smallest IoU of a match (the labels must be equal too).
     """
     e_boxes, g_boxes = expected.bboxes.float().cpu(), got.bboxes.float().cpu()
+    if frame is not None:
+        high = e_boxes.new_tensor([frame[1], frame[0]] * 2)
+        e_boxes, g_boxes = (torch.min(b.clamp(min=0), high) for b in (e_boxes, g_boxes))
     e_scores, g_scores = expected.scores.float().cpu(), got.scores.float().cpu()
     e_labels, g_labels = expected.labels.cpu(), got.labels.cpu()
     iou = bbox_overlaps(e_boxes, g_boxes) if len(e_boxes) and len(g_boxes) else None

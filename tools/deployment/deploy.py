@@ -94,9 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     for image in images:
         data, _ = processor.create_input(image, input_shape)
         with torch.no_grad():
-            expected = torch_model.test_step(data)[0].pred_instances
+            expected = torch_model.test_step(data)[0]
             got = ort_model.test_step(data)[0].pred_instances
-        agreement.add(compare_detections(expected, got))
+        frame = expected.metainfo['ori_shape']
+        agreement.add(compare_detections(expected.pred_instances, got, frame))
 
     data, _ = processor.create_input(images[0], input_shape)
     inputs = torch_model.data_preprocessor(data, False)['inputs']  # what the graph takes
