@@ -450,7 +450,8 @@ class _ChunkLayout:
     def __init__(self, length: int):
         self.length = length
         self.chunk = max(1, math.isqrt(length))
-        self.n_chunks = -(-length // self.chunk)
+        # Ceil as a positive floor division: traced, -(-a // b) exports as ONNX's truncating Div.
+        self.n_chunks = (length + self.chunk - 1) // self.chunk
         self.pad = self.n_chunks * self.chunk - self.length
 
     def split(self, t: Tensor) -> Tensor:
