@@ -41,6 +41,14 @@ def ddim_box_sampler__noise_stream(self, seed: int, batch_size: int, num_boxes: 
 
 
 @FUNCTION_REWRITER.register_rewriter(
+    'mmcofnet.models.layers.objectness_map.ObjectnessMap.strongest'
+)
+def objectness_map__strongest(self, values: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """ONNX TopK: ties to the lower index, as PyTorch's stable sort (which has no export)."""
+    return values.topk(k, dim=1)
+
+
+@FUNCTION_REWRITER.register_rewriter(
     'mmcofnet.models.dense_heads.diffusion_box_head.DiffusionBoxHead.decode_x0'
 )
 def diffusion_box_head__decode_x0(self, boxes: Tensor, deltas: Tensor) -> Tensor:

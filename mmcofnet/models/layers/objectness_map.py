@@ -134,7 +134,7 @@ class ObjectnessMap(BaseModule):
         heat = logits[:, : self.num_classes].sigmoid().amax(dim=1, keepdim=True)
         peaks = heat * (F.max_pool2d(heat, 3, stride=1, padding=1) == heat)
         k = min(k, peaks[0].numel())
-        values, index = peaks.flatten(1).topk(k, dim=1)  # [B, k]
+        values, index = self.strongest(peaks.flatten(1), k)  # [B, k]
         width, stride = heat.shape[-1], self.stride
         geometry = (
             logits[:, self.num_classes :]
@@ -146,6 +146,17 @@ class ObjectnessMap(BaseModule):
         centre = (cell + geometry[..., 2:].clamp(0, 1)) * stride
         half = geometry[..., :2].clamp(max=8).exp() * stride / 2
         return torch.cat([centre - half, centre + half], dim=-1), values
+
+    def strongest(self, values: Tensor, k: int) -> tuple[Tensor, Tensor]:
+        """The ``k`` largest of ``values [B, M]`` and their indices, ties to the lower index.
+
+        ``topk`` orders ties as its kernel happens to; the zeros where fewer than ``k`` cells are
+        maxima are such ties, and their boxes join the others in the stages' self-attention. A
+        stable sort orders them as ONNX's TopK does (the export's rewriter uses TopK), so that
+        the exported model starts from exactly the boxes PyTorch starts from.
+        """
+        values, index = values.sort(dim=1, descending=True, stable=True)
+        return values[:, :k], index[:, :k]
 
     def scores_at(self, logits: Tensor, boxes: Tensor) -> Tensor:
         """The class heatmaps at the box centres.
