@@ -7,6 +7,8 @@ What changes while mmdeploy exports (nothing changes outside an export):
 - The DDIM loop unrolls for the config's ``test_cfg.sampling_steps``; its noise (one stream per
   image, seeded with ``test_cfg.seed``) becomes constants of the graph, the very values PyTorch
   draws, so that the exported model and PyTorch agree.
+- The objectness map is read at the box centres by bilinear interpolation from plain ops
+  (``F.grid_sample`` would export as mmdeploy's custom op, which plain ONNX Runtime lacks).
 - The boxes' self-attention runs the composite ``nn.MultiheadAttention`` (its fused fast path
   has no ONNX export).
 - Post-processing is mmdeploy's ``multiclass_nms`` (ONNX ``NonMaxSuppression``) with the model's
@@ -46,6 +48,34 @@ def ddim_box_sampler__noise_stream(self, seed: int, batch_size: int, num_boxes: 
 def objectness_map__strongest(self, values: Tensor, k: int) -> tuple[Tensor, Tensor]:
     """ONNX TopK: ties to the lower index, as PyTorch's stable sort (which has no export)."""
     return values.topk(k, dim=1)
+
+
+@FUNCTION_REWRITER.register_rewriter(
+    'mmcofnet.models.layers.objectness_map.ObjectnessMap.scores_at'
+)
+def objectness_map__scores_at(self, logits: Tensor, boxes: Tensor) -> Tensor:
+    """The class heatmaps at the box centres, ``[B, N, K]``, bilinear from plain tensor ops.
+
+    ``F.grid_sample`` (``align_corners=False``, zeros outside) exports as mmdeploy's custom
+    ``grid_sampler``, which plain ONNX Runtime cannot load; this is the same interpolation.
+    """
+    heat = logits[:, : self.num_classes].sigmoid()
+    b, k, h, w = heat.shape
+    centre = (boxes[..., :2] + boxes[..., 2:]) / 2 / self.stride - 0.5  # map cells, [B, N, 2]
+    low = centre.floor()
+    frac = centre - low
+    low = low.long()
+    flat = heat.flatten(2)  # [B, K, H * W]
+    out = 0
+    for dx, dy in ((0, 0), (1, 0), (0, 1), (1, 1)):
+        x, y = low[..., 0] + dx, low[..., 1] + dy  # [B, N]
+        weight = (frac[..., 0] if dx else 1 - frac[..., 0]) * (
+            frac[..., 1] if dy else 1 - frac[..., 1]
+        )
+        inside = (x >= 0) & (x < w) & (y >= 0) & (y < h)
+        index = (y.clamp(0, h - 1) * w + x.clamp(0, w - 1))[:, None].expand(-1, k, -1)
+        out = out + flat.gather(2, index) * (weight * inside)[:, None]
+    return out.transpose(1, 2)
 
 
 @FUNCTION_REWRITER.register_rewriter(

@@ -1,12 +1,17 @@
 """COFNet to ONNX with MMDeploy (tools/deployment/deploy.py): ONNX Runtime against PyTorch.
 
-Skipped only where the export extras (requirements/deploy.txt) are absent; tools/setup.sh, and so
-CI, installs them.
+Also tools/deployment/onnx_infer.py on the exported model. Skipped only where the export extras
+(requirements/deploy.txt) are absent; tools/setup.sh, and so CI, installs them.
 """
 
+import contextlib
+import io
+import json
+import os
 import os.path as osp
 import re
 
+import cv2
 import pytest
 import torch
 from conftest import load_tool, random_checkpoint
@@ -29,11 +34,11 @@ onnx_config = dict(input_shape=[160, 128])
 """
 
 
-@pytest.mark.slow
-def test_cofnet_nano_exports_and_onnx_runtime_gives_pytorchs_detections(
-    repo_root, tmp_path, capsys
-):
-    model_cfg, deploy_cfg = tmp_path / 'model.py', tmp_path / 'deploy.py'
+@pytest.fixture(scope='module')
+def exported(repo_root, tmp_path_factory):
+    """An untrained COFNet-nano exported by deploy.py at 160x128: (work dir, deploy.py's output)."""
+    tmp = tmp_path_factory.mktemp('export')
+    model_cfg, deploy_cfg = tmp / 'model.py', tmp / 'deploy.py'
     model_cfg.write_text(
         MODEL.format(base=osp.join(repo_root, 'configs/cofnet/cofnet_nano_halmstad.py'))
     )
@@ -42,21 +47,50 @@ def test_cofnet_nano_exports_and_onnx_runtime_gives_pytorchs_detections(
             base=osp.join(repo_root, 'configs/deploy/detection_onnxruntime_static-640x512.py')
         )
     )
-    checkpoint = str(tmp_path / 'model.pth')
+    checkpoint = str(tmp / 'model.pth')
     cfg = Config.fromfile(str(model_cfg))
     random_checkpoint(cfg, checkpoint, dataset_meta=dict(classes=cfg.metainfo['classes']))
+    work_dir = str(tmp / 'onnx')
     deploy = load_tool(repo_root, 'tools/deployment/deploy.py')
-    work_dir = str(tmp_path / 'onnx')
-    status = deploy.main(
-        [str(model_cfg), checkpoint, '--deploy-cfg', str(deploy_cfg), '--work-dir', work_dir,
-         '--repeat', '2']
-    )  # fmt: skip
-    out = capsys.readouterr().out
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        status = deploy.main(
+            [str(model_cfg), checkpoint, '--deploy-cfg', str(deploy_cfg), '--work-dir', work_dir,
+             '--repeat', '2']
+        )  # fmt: skip
+    return work_dir, status, out.getvalue()
+
+
+@pytest.mark.slow
+def test_cofnet_nano_exports_and_onnx_runtime_gives_pytorchs_detections(exported):
+    work_dir, status, out = exported
     assert status == 0, out
     assert osp.isfile(osp.join(work_dir, 'end2end.onnx'))
     found = re.search(r'(\d+) detections matched of (\d+) \(PyTorch\) and (\d+) \(exported\)', out)
     assert found and int(found[1]) == int(found[2]) == int(found[3]) > 0, out
     assert 'PyTorch:' in out and 'ONNX Runtime:' in out
+
+
+@pytest.mark.slow
+def test_onnx_infer_draws_on_images_folders_and_videos(repo_root, exported, tmp_path):
+    work_dir, _, out = exported
+    num_exported = int(re.search(r'and (\d+) \(exported\)', out)[1])
+    onnx_infer = load_tool(repo_root, 'tools/deployment/onnx_infer.py')
+    model, frame = osp.join(work_dir, 'end2end.onnx'), osp.join(work_dir, 'sky_frame.png')
+    detector = onnx_infer.OnnxDetector(model, json.load(open(osp.join(work_dir, 'end2end.json'))))
+    boxes, scores, labels = detector.detect(cv2.imread(frame))
+    assert len(boxes) == num_exported and (scores > 0).all()
+
+    assert onnx_infer.main([model, frame, '--out', str(tmp_path / 'one'), '--score-thr', '0']) == 0
+    assert os.listdir(tmp_path / 'one') == ['sky_frame.jpg']
+    video = str(tmp_path / 'clip.avi')
+    writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*'MJPG'), 5, (160, 128))
+    for _ in range(3):
+        writer.write(cv2.imread(frame))
+    writer.release()
+    assert onnx_infer.main([model, video, '--out', str(tmp_path / 'clip.mp4')]) == 0
+    assert cv2.VideoCapture(str(tmp_path / 'clip.mp4')).get(cv2.CAP_PROP_FRAME_COUNT) == 3
+    with pytest.raises(OSError, match='not an image, a folder or a readable video'):
+        onnx_infer.main([model, str(tmp_path / 'missing.mov'), '--out', str(tmp_path / 'x')])
 
 
 def detections(boxes, scores, labels):

@@ -1,6 +1,7 @@
 """Export a detector to ONNX with MMDeploy, then check ONNX Runtime against PyTorch.
 
-Writes ``WORK_DIR/end2end.onnx``, runs it in ONNX Runtime and the checkpoint in PyTorch on the
+Writes ``WORK_DIR/end2end.onnx`` (and ``end2end.json``, the input normalisation and class names
+that ``onnx_infer.py`` reads), runs it in ONNX Runtime and the checkpoint in PyTorch on the
 same preprocessed images, prints their agreement (matched boxes, the largest box and score
 differences) and each one's latency, and exits with status 1 when they disagree beyond the
 tolerances. Works for COFNet (``configs/deploy/`` import its rewriters) and for mmdet's detectors.
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import json
 import os
 import os.path as osp
 import sys
@@ -70,6 +72,24 @@ def default_image(deploy_cfg, work_dir: str) -> str:
     return path
 
 
+def write_meta(onnx_file: str, model_cfg, model, input_shape) -> str:
+    """``end2end.json`` beside the model: what ``onnx_infer.py`` needs to feed it and name its
+    classes (the graph takes normalised images; the normalisation is the data preprocessor's)."""
+    preprocessor = model_cfg.model.data_preprocessor
+    meta = dict(
+        mean=list(preprocessor.mean),
+        std=list(preprocessor.std),
+        bgr_to_rgb=bool(preprocessor.get('bgr_to_rgb', False)),
+        pad_size_divisor=int(preprocessor.get('pad_size_divisor', 1)),
+        input_shape=list(input_shape) if input_shape else None,  # [width, height] if static
+        classes=list((getattr(model, 'dataset_meta', None) or {}).get('classes', [])),
+    )
+    path = osp.splitext(onnx_file)[0] + '.json'
+    with open(path, 'w') as f:
+        json.dump(meta, f, indent=2)
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from mmdeploy.apis import torch2onnx
@@ -90,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     torch_model = processor.build_pytorch_model(args.checkpoint)
     ort_model = processor.build_backend_model([onnx_file])
     input_shape = deploy_cfg.onnx_config.get('input_shape')
+    write_meta(onnx_file, model_cfg, torch_model, input_shape)
     agreement = Agreement()
     for image in images:
         data, _ = processor.create_input(image, input_shape)
