@@ -158,14 +158,13 @@ class SkyCocoDataset(GroundTruthMixin, CocoDataset):
     def parse_data_info(self, raw_data_info: dict) -> dict:
         img_info = raw_data_info['raw_img_info']
         image = f'image {img_info["file_name"]!r} (id {img_info["img_id"]})'
-        file_cat_ids = {cat['id'] for cat in self.coco.dataset.get('categories', [])}
         info = super().parse_data_info(dict(raw_img_info=img_info, raw_ann_info=[]))
         instances: list[dict[str, Any]] = []
         for ann in raw_data_info['raw_ann_info']:
             if ann.get('ignore', False):
                 continue
             x, y, w, h = ann['bbox']
-            if ann['category_id'] not in file_cat_ids:
+            if ann['category_id'] not in self.coco.cats:  # the file's categories, by id
                 self.ground_truth_report().add(
                     'boxes with a category_id not in categories dropped',
                     f'{image} annotation {ann.get("id")} category_id {ann["category_id"]}',
