@@ -22,6 +22,8 @@ from mmdeploy.core import FUNCTION_REWRITER
 from mmdeploy.mmcv.ops import multiclass_nms
 from torch import Tensor
 
+from mmcofnet.utils import size_tensor
+
 
 @FUNCTION_REWRITER.register_rewriter(
     'mmcofnet.models.task_modules.ddim_sampler.DDIMBoxSampler.noise_stream'
@@ -99,7 +101,7 @@ def cofnet__forward(self, batch_inputs: Tensor, data_samples=None, mode: str = '
     head, cfg = self.bbox_head, self.bbox_head.test_cfg
     b = batch_inputs.shape[0]
     h, w = batch_inputs.shape[2:]
-    img_wh = torch.stack([torch.as_tensor(w), torch.as_tensor(h)]).to(batch_inputs)
+    img_wh = size_tensor([w, h]).to(batch_inputs)  # the input's size, symbolic in the trace
     img_wh = img_wh.view(1, 1, 2).expand(b, 1, 2)
     feats = self._field(batch_inputs)
     objectness = head._objectness(feats)

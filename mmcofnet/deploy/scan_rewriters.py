@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 from mmdeploy.core import FUNCTION_REWRITER
+from mmdeploy.utils import is_dynamic_shape
 from torch import Tensor
 
 
@@ -27,3 +28,37 @@ def cross_merge__functional(ys: Tensor, channels_last: bool = False) -> Tensor:
     merged = ys[:, 2:].flip(-1) + ys[:, :2]
     row_major = merged[:, 0].view(b, c, h, w) + merged[:, 1].view(b, c, w, h).transpose(2, 3)
     return row_major.permute(0, 2, 3, 1) if channels_last else row_major.flatten(2)
+
+
+# -- dynamic shapes ----------------------------------------------------------------------------
+# The chunked scan's two loops run over ~sqrt(L) steps and ~sqrt(L) chunks, both unrolled at the
+# traced size. With dynamic axes the steps per chunk become a constant (the loop over them stays
+# unrolled) and the carry from chunk to chunk an ONNX Loop over however many chunks there are.
+DYNAMIC_CHUNK = 64
+
+
+@FUNCTION_REWRITER.register_rewriter('mmcofnet.models.ops.chunked_scan._chunk_size')
+def chunk_size__dynamic(length) -> int:
+    """A fixed chunk under dynamic shapes (the traced L says nothing of the input's)."""
+    ctx = FUNCTION_REWRITER.get_context()
+    return DYNAMIC_CHUNK if is_dynamic_shape(ctx.cfg) else ctx.origin_func(length)
+
+
+@torch.jit.script
+def _carry_loop(chunk_decays: Tensor, chunk_ends: Tensor) -> Tensor:
+    """``_carry`` as a scripted loop: an ONNX Loop over the chunks, however many."""
+    state = torch.zeros_like(chunk_ends[0])
+    carried = [state]
+    for c in range(chunk_ends.size(0) - 1):
+        state = chunk_decays[c] * state + chunk_ends[c]
+        carried.append(state)
+    return torch.stack(carried)
+
+
+@FUNCTION_REWRITER.register_rewriter('mmcofnet.models.ops.chunked_scan._carry')
+def carry__dynamic(chunk_decays: Tensor, chunk_ends: Tensor) -> Tensor:
+    """Under dynamic shapes the carry is a loop of the graph, not unrolled at the traced size."""
+    ctx = FUNCTION_REWRITER.get_context()
+    if not is_dynamic_shape(ctx.cfg):
+        return ctx.origin_func(chunk_decays, chunk_ends)
+    return _carry_loop(chunk_decays, chunk_ends)

@@ -3,6 +3,7 @@
 from .allocator import keep_freed_memory, release_freed_memory
 from .checkpoint import register_checkpoint_safe_globals
 from .dist import setup_cpu_distributed
+from .sizes import size_tensor
 from .timing import synchronize, time_call_ms, time_in_turns_ms
 from .vis_backends import VIS_BACKENDS, add_vis_backends, check_vis_backends
 
@@ -14,6 +15,7 @@ __all__ = [
     'register_checkpoint_safe_globals',
     'release_freed_memory',
     'setup_cpu_distributed',
+    'size_tensor',
     'synchronize',
     'time_call_ms',
     'time_in_turns_ms',

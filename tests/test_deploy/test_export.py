@@ -21,6 +21,7 @@ from mmengine.structures import InstanceData
 pytest.importorskip('mmdeploy')
 pytest.importorskip('onnxruntime')
 
+from mmcofnet.datasets import SkySceneSampler, render_frame  # noqa: E402
 from mmcofnet.deploy.agreement import Agreement, compare_detections  # noqa: E402
 
 # An untrained model scores low: keep what it finds, so that there is something to compare.
@@ -34,40 +35,65 @@ onnx_config = dict(input_shape=[160, 128])
 """
 
 
-@pytest.fixture(scope='module')
-def exported(repo_root, tmp_path_factory):
-    """An untrained COFNet-nano exported by deploy.py at 160x128: (work dir, deploy.py's output)."""
-    tmp = tmp_path_factory.mktemp('export')
-    model_cfg, deploy_cfg = tmp / 'model.py', tmp / 'deploy.py'
+def export(repo_root, tmp, deploy_cfg: str, images: list[str] | None = None):
+    """An untrained COFNet-nano exported by deploy.py: (work dir, exit status, its output)."""
+    model_cfg = tmp / 'model.py'
     model_cfg.write_text(
         MODEL.format(base=osp.join(repo_root, 'configs/cofnet/cofnet_nano_halmstad.py'))
-    )
-    deploy_cfg.write_text(
-        DEPLOY.format(
-            base=osp.join(repo_root, 'configs/deploy/detection_onnxruntime_static-640x512.py')
-        )
     )
     checkpoint = str(tmp / 'model.pth')
     cfg = Config.fromfile(str(model_cfg))
     random_checkpoint(cfg, checkpoint, dataset_meta=dict(classes=cfg.metainfo['classes']))
     work_dir = str(tmp / 'onnx')
     deploy = load_tool(repo_root, 'tools/deployment/deploy.py')
+    argv = [str(model_cfg), checkpoint, '--deploy-cfg', deploy_cfg, '--work-dir', work_dir]
+    argv += ['--repeat', '2'] + (['--img', *images] if images else [])
     with contextlib.redirect_stdout(io.StringIO()) as out:
-        status = deploy.main(
-            [str(model_cfg), checkpoint, '--deploy-cfg', str(deploy_cfg), '--work-dir', work_dir,
-             '--repeat', '2']
-        )  # fmt: skip
+        status = deploy.main(argv)
     return work_dir, status, out.getvalue()
+
+
+def assert_all_matched(status: int, out: str, images: int) -> None:
+    assert status == 0, out
+    found = re.search(
+        r'(\d+) images?: (\d+) detections matched of (\d+) \(PyTorch\) and (\d+) \(exported\)', out
+    )
+    assert found and int(found[1]) == images, out
+    assert int(found[2]) == int(found[3]) == int(found[4]) > 0, out
+
+
+@pytest.fixture(scope='module')
+def exported(repo_root, tmp_path_factory):
+    """An untrained COFNet-nano exported at a static 160x128: (work dir, status, output)."""
+    tmp = tmp_path_factory.mktemp('export')
+    deploy_cfg = tmp / 'deploy.py'
+    deploy_cfg.write_text(
+        DEPLOY.format(
+            base=osp.join(repo_root, 'configs/deploy/detection_onnxruntime_static-640x512.py')
+        )
+    )
+    return export(repo_root, tmp, str(deploy_cfg))
 
 
 @pytest.mark.slow
 def test_cofnet_nano_exports_and_onnx_runtime_gives_pytorchs_detections(exported):
     work_dir, status, out = exported
-    assert status == 0, out
     assert osp.isfile(osp.join(work_dir, 'end2end.onnx'))
-    found = re.search(r'(\d+) detections matched of (\d+) \(PyTorch\) and (\d+) \(exported\)', out)
-    assert found and int(found[1]) == int(found[2]) == int(found[3]) > 0, out
+    assert_all_matched(status, out, images=1)
     assert 'PyTorch:' in out and 'ONNX Runtime:' in out
+
+
+@pytest.mark.slow
+def test_dynamic_shape_export_agrees_at_two_input_sizes(repo_root, tmp_path):
+    # Exported at the first size; the second has other scan lengths and chunk counts at every
+    # stage, another level size in the field's sampler and another frame for the boxes.
+    images = []
+    for width, height in ((160, 128), (224, 160)):
+        images.append(str(tmp_path / f'sky_{width}x{height}.png'))
+        cv2.imwrite(images[-1], render_frame(SkySceneSampler(width, height).sample(0, 0)))
+    deploy_cfg = osp.join(repo_root, 'configs/deploy/detection_onnxruntime_dynamic.py')
+    _, status, out = export(repo_root, tmp_path, deploy_cfg, images)
+    assert_all_matched(status, out, images=2)
 
 
 @pytest.mark.slow

@@ -14,6 +14,7 @@ from mmdet.utils import MultiConfig, OptConfigType
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
+from ...utils import size_tensor
 from .scale_encoding import ScaleEmbedding, scale_to_stride, stride_to_scale
 
 # The scales of FPN's P3-P7 (strides 8, 16, 32, 64, 128), which mmdet's dense heads expect.
@@ -322,9 +323,12 @@ class ContinuousScaleField(BaseModule):
         for count in pixels[:-1]:
             offsets.append(offsets[-1] + count)
         device = levels[0].device
-        level_info = torch.tensor(
-            [self.in_strides[: len(levels)], heights, widths, offsets], device=device
-        )  # [4, L]: stride, H, W, offset
+        level_info = torch.stack(
+            [
+                size_tensor(row, device)
+                for row in (self.in_strides[: len(levels)], heights, widths, offsets)
+            ]
+        )  # [4, L]: stride, H, W, offset (sizes symbolic in an export's trace)
 
         def sample(boxes: Tensor) -> Tensor:
             if boxes.dim() != 3 or boxes.shape[-1] != 4 or boxes.shape[0] != batch:

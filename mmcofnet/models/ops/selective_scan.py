@@ -23,12 +23,13 @@ import sys
 import threading
 import warnings
 from types import ModuleType
-from typing import Callable, List, Optional, Tuple, Union
+from typing import Callable, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .chunked_scan import ChunkLayout, scan_chunks
 from .selective_scan_ref import selective_scan_ref
 
 BACKENDS = ('auto', 'cuda', 'cpu', 'torch', 'ref')
@@ -439,73 +440,12 @@ def _processed_delta(delta: Tensor, delta_bias: Optional[Tensor], delta_softplus
     return F.softplus(delta) if delta_softplus else delta
 
 
-class _ChunkLayout:
-    """Step-major chunk layout ``[K, batch, ..., n_chunks]`` of a length-L sequence.
-
-    The sequence is cut into ``n_chunks`` chunks of ``K`` ~ sqrt(L) steps (zero-padded at the
-    end). Putting the step within a chunk first makes each step of the chunked scan a contiguous
-    slice, so the scan loops run on dense tensors.
-    """
-
-    def __init__(self, length: int):
-        self.length = length
-        self.chunk = max(1, math.isqrt(length))
-        # Ceil as a positive floor division: traced, -(-a // b) exports as ONNX's truncating Div.
-        self.n_chunks = (length + self.chunk - 1) // self.chunk
-        self.pad = self.n_chunks * self.chunk - self.length
-
-    def split(self, t: Tensor) -> Tensor:
-        """``[..., L]`` -> ``[K, ..., n_chunks]``."""
-        t = F.pad(t, (0, self.pad)) if self.pad else t
-        t = t.unflatten(-1, (self.n_chunks, self.chunk))
-        # contiguous: elementwise results follow their inputs' memory layout. Positive dims:
-        # the TorchScript ONNX exporter writes movedim(-1, 0) as an invalid Transpose.
-        return t.movedim(t.dim() - 1, 0).contiguous()
-
-    def merge(self, t: Tensor) -> Tensor:
-        """``[K, ..., n_chunks]`` -> ``[..., L]``."""
-        return t.movedim(0, t.dim() - 1).flatten(-2)[..., : self.length]
-
-
-def _per_channel(BC: Tensor, layout: _ChunkLayout, n_groups: int) -> Tensor:
+def _per_channel(BC: Tensor, layout: ChunkLayout, n_groups: int) -> Tensor:
     """B or C broadcastable against chunked states ``[K, batch, G, H, n_chunks, N]``."""
     if BC.dim() == 2:  # [dim, N]: the same for every step
         return BC.view(1, 1, n_groups, BC.shape[0] // n_groups, 1, -1)
     BC = layout.split(_as_groups(BC))  # [K, batch, G, N, n_chunks]
     return BC.transpose(-1, -2).contiguous().unsqueeze(3)  # [K, batch, G, 1, n_chunks, N]
-
-
-def _scan_chunks(log_decay: Tensor, inputs: Tensor) -> Tensor:
-    """States of ``x_t = exp(log_decay_t) x_{t-1} + inputs_t``, chunked ``[K, ..., n_chunks, N]``.
-
-    One loop over the step index scans every chunk at once from a zero state; a second loop over
-    chunks carries the true start state, which reaches step k of a chunk multiplied by the chunk's
-    cumulative decay up to k. That is 2 sqrt(L) tensor iterations instead of L, and only products
-    of decays (no divisions, nothing that overflows), so it is as stable as the sequential scan.
-    """
-    # unbind() rather than indexing in the loops: the backward of `t[k]` writes into a zero
-    # tensor of the full size at every step, unbind's is one stack.
-    decay = log_decay.exp()
-    local: List[Tensor] = []
-    # Cumulative decays by explicit products (cumprod's backward divides by the decays, which
-    # may be tiny; exp(cumsum) along the outer dim is slower on CPU).
-    cumulative: List[Tensor] = []
-    x = torch.zeros_like(inputs[0])
-    for k, (decay_k, inputs_k) in enumerate(zip(decay.unbind(0), inputs.unbind(0))):
-        x = decay_k * x + inputs_k
-        local.append(x)
-        cumulative.append(decay_k if k == 0 else cumulative[-1] * decay_k)
-    local_states = torch.stack(local)
-    cumulative_decay = torch.stack(cumulative)
-
-    chunk_dim = x.dim() - 2  # positive dims: the ONNX exporter mis-places negative ones here
-    carried: List[Tensor] = [torch.zeros_like(x.select(chunk_dim, 0))]
-    chunk_ends = local[-1].unbind(chunk_dim)
-    chunk_decays = cumulative_decay[-1].unbind(chunk_dim)
-    for c in range(len(chunk_ends) - 1):
-        carried.append(chunk_decays[c] * carried[-1] + chunk_ends[c])
-    start_states = torch.stack(carried, dim=chunk_dim)
-    return local_states + cumulative_decay * start_states
 
 
 def _scan_torch(
@@ -523,7 +463,7 @@ def _scan_torch(
     batch, dim, length = u.shape
     B, C, n_groups = _common_groups(B, C, dim)
     per_group = dim // n_groups
-    layout = _ChunkLayout(length)
+    layout = ChunkLayout(length)
     dt = _processed_delta(delta, delta_bias, delta_softplus)
     # [K, batch, G, H, n_chunks, 1]: padded steps get dt = 0, i.e. decay 1 and no input, so the
     # state after the last real step is carried unchanged to the end of the padding.
@@ -532,7 +472,7 @@ def _scan_torch(
     A = A.view(1, 1, n_groups, per_group, 1, -1)
 
     inputs = dt_u_chunks * _per_channel(B, layout, n_groups)
-    states = _scan_chunks(dt_chunks * A, inputs)  # [K, batch, G, H, n_chunks, N]
+    states = scan_chunks(dt_chunks * A, inputs)  # [K, batch, G, H, n_chunks, N]
     y = (states * _per_channel(C, layout, n_groups)).sum(-1)
     y = layout.merge(y).reshape(batch, dim, length)
     last_state = states[-1, :, :, :, -1].reshape(batch, dim, -1)
