@@ -145,3 +145,18 @@ def test_agreement_matches_pairs_and_names_what_differs():
     assert problems[0] == 'image 0: box difference 0.5000 px > 0.1'
     assert problems[1].startswith('image 0: score difference 0.1')
     assert problems[2].startswith('image 0: 1 detections on one side only, scores [0.2099')
+
+
+@pytest.mark.slow
+def test_benchmark_onnx_times_the_export_beside_pytorch(repo_root, exported, capsys):
+    work_dir = exported[0]
+    tmp = osp.dirname(work_dir)
+    benchmark = load_tool(repo_root, 'tools/deployment/benchmark_onnx.py')
+    argv = [osp.join(work_dir, 'end2end.onnx'), '--shape', '128', '160', '--repeat', '2']
+    argv += ['--pytorch', osp.join(tmp, 'model.py'), osp.join(tmp, 'model.pth'), '--warmup', '1']
+    assert benchmark.main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = lines[[i for i, line in enumerate(lines) if 'median ms' in line][0] + 1 :]
+    names = [row.split('  ')[0] for row in rows]
+    assert names == ['onnx (ONNX Runtime)', 'model (PyTorch)'], rows
+    assert rows[0].split()[-1] == '1.00' and float(rows[1].split()[-1]) > 0
