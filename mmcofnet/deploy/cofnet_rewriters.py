@@ -138,3 +138,9 @@ def cofnet__forward(self, batch_inputs: Tensor, data_samples=None, mode: str = '
         pre_top_k=-1,
         keep_top_k=int(cfg.max_per_img),
     )
+
+
+@FUNCTION_REWRITER.register_rewriter('mmcofnet.models.necks.continuous_scale_field.weighted_rows')
+def continuous_scale_field__weighted_rows(index: Tensor, table: Tensor, weights: Tensor) -> Tensor:
+    """A Gather and a sum: ``F.embedding_bag`` exports as an ONNX Loop over every bag."""
+    return (table[index] * weights[..., None]).sum(1)

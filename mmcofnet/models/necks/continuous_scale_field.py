@@ -367,7 +367,7 @@ class ContinuousScaleField(BaseModule):
             # One bag of 8 weighted taps per bin: gather and weighted sum in one fused kernel.
             index = index.permute(0, 1, 3, 4, 2, 5).reshape(-1, 8)
             taps = taps.permute(0, 1, 3, 4, 2, 5).reshape(-1, 8).to(table.dtype)
-            out = F.embedding_bag(index, table, per_sample_weights=taps, mode='sum')
+            out = weighted_rows(index, table, taps)
             out = out.view(batch, n, r * r, channels)
             gamma, beta = self.modulation(scales)  # [B, N, C]
             out = torch.addcmul(beta[:, :, None], out, 1 + gamma[:, :, None])  # FiLM, one pass
@@ -417,6 +417,15 @@ class ContinuousScaleField(BaseModule):
             out = out + w_level[..., None, None, None] * sampled
         gamma, beta = self.modulation(scales)
         return out * (1 + gamma[..., None, None]) + beta[..., None, None]
+
+
+def weighted_rows(index: Tensor, table: Tensor, weights: Tensor) -> Tensor:
+    """Rows of ``table [P, C]`` picked by ``index [M, T]``, weighted and summed: ``[M, C]``.
+
+    ``F.embedding_bag`` fuses the gather and the sum (the ONNX export swaps it for a gather and a
+    sum: its own export is a loop over the M bags).
+    """
+    return F.embedding_bag(index, table, per_sample_weights=weights, mode='sum')
 
 
 def _bilinear_taps(coords: Tensor, size: Tensor) -> tuple[Tensor, Tensor, Tensor]:
