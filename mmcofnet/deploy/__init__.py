@@ -4,4 +4,4 @@ Imported by the deploy configs (``configs/deploy/``, ``custom_imports``); the mo
 imports mmdeploy.
 """
 
-from . import cofnet_rewriters, scan_rewriters  # noqa: F401  (registers the rewriters)
+from . import cofnet_rewriters, mmdet_rewriters, scan_rewriters  # noqa: F401  (registers them)

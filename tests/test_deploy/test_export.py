@@ -21,13 +21,14 @@ from mmengine.structures import InstanceData
 pytest.importorskip('mmdeploy')
 pytest.importorskip('onnxruntime')
 
+from mmcofnet.apis import build_detector  # noqa: E402
 from mmcofnet.datasets import SkySceneSampler, render_frame  # noqa: E402
 from mmcofnet.deploy.agreement import Agreement, compare_detections  # noqa: E402
 
 # An untrained model scores low: keep what it finds, so that there is something to compare.
 MODEL = """
 _base_ = {base!r}
-model = dict(test_cfg=dict(score_thr=0.01))
+model = dict(test_cfg=dict(score_thr={score_thr}))
 """
 DEPLOY = """
 _base_ = {base!r}
@@ -35,15 +36,28 @@ onnx_config = dict(input_shape=[160, 128])
 """
 
 
-def export(repo_root, tmp, deploy_cfg: str, images: list[str] | None = None):
-    """An untrained COFNet-nano exported by deploy.py: (work dir, exit status, its output)."""
+def export(
+    repo_root,
+    tmp,
+    deploy_cfg: str,
+    images: list[str] | None = None,
+    model: str = 'configs/cofnet/cofnet_nano_halmstad.py',
+    score_thr: float = 0.01,
+    enliven=None,
+):
+    """An untrained detector exported by deploy.py: (work dir, exit status, its output).
+
+    ``enliven(detector)``, if given, changes the untrained weights before they are saved.
+    """
     model_cfg = tmp / 'model.py'
-    model_cfg.write_text(
-        MODEL.format(base=osp.join(repo_root, 'configs/cofnet/cofnet_nano_halmstad.py'))
-    )
+    model_cfg.write_text(MODEL.format(base=osp.join(repo_root, model), score_thr=score_thr))
     checkpoint = str(tmp / 'model.pth')
     cfg = Config.fromfile(str(model_cfg))
-    random_checkpoint(cfg, checkpoint, dataset_meta=dict(classes=cfg.metainfo['classes']))
+    torch.manual_seed(0)
+    detector = build_detector(cfg)
+    if enliven is not None:
+        enliven(detector)
+    random_checkpoint(detector, checkpoint, dataset_meta=dict(classes=cfg.metainfo['classes']))
     work_dir = str(tmp / 'onnx')
     deploy = load_tool(repo_root, 'tools/deployment/deploy.py')
     argv = [str(model_cfg), checkpoint, '--deploy-cfg', deploy_cfg, '--work-dir', work_dir]
@@ -62,17 +76,19 @@ def assert_all_matched(status: int, out: str, images: int) -> None:
     assert int(found[2]) == int(found[3]) == int(found[4]) > 0, out
 
 
+def static_160x128(repo_root, tmp) -> str:
+    """The static deploy config at 160x128."""
+    deploy_cfg = tmp / 'deploy.py'
+    base = osp.join(repo_root, 'configs/deploy/detection_onnxruntime_static-640x512.py')
+    deploy_cfg.write_text(DEPLOY.format(base=base))
+    return str(deploy_cfg)
+
+
 @pytest.fixture(scope='module')
 def exported(repo_root, tmp_path_factory):
     """An untrained COFNet-nano exported at a static 160x128: (work dir, status, output)."""
     tmp = tmp_path_factory.mktemp('export')
-    deploy_cfg = tmp / 'deploy.py'
-    deploy_cfg.write_text(
-        DEPLOY.format(
-            base=osp.join(repo_root, 'configs/deploy/detection_onnxruntime_static-640x512.py')
-        )
-    )
-    return export(repo_root, tmp, str(deploy_cfg))
+    return export(repo_root, tmp, static_160x128(repo_root, tmp))
 
 
 @pytest.mark.slow
@@ -160,3 +176,41 @@ def test_benchmark_onnx_times_the_export_beside_pytorch(repo_root, exported, cap
     names = [row.split('  ')[0] for row in rows]
     assert names == ['onnx (ONNX Runtime)', 'model (PyTorch)'], rows
     assert rows[0].split()[-1] == '1.00' and float(rows[1].split()[-1]) > 0
+
+
+def rtmdet_post_processing(repo_root, backend: str):
+    """RTMDet-tiny's post-processing of made-up head outputs: mmdet's, and mmdeploy's (as it is
+    exported for ``backend``), run in PyTorch. Boxes of ~1.5 strides a side around every prior
+    of a 160x128 frame: those near the edges cross them."""
+    from mmdeploy.core import RewriterContext
+    from mmdeploy.utils import load_config
+
+    cfg = Config.fromfile(osp.join(repo_root, 'configs/baselines/rtmdet_tiny_halmstad.py'))
+    head = build_detector(cfg).bbox_head
+    generator = torch.Generator().manual_seed(0)
+    cls_scores, bbox_preds = [], []
+    for stride in (8, 16, 32):
+        size = (1, 4, 128 // stride, 160 // stride)
+        cls_scores.append(torch.randn(size, generator=generator) - 2)
+        bbox_preds.append((1.5 + 0.3 * torch.randn(size, generator=generator)) * stride)
+    metas = [dict(img_shape=(128, 160), ori_shape=(128, 160), scale_factor=(1.0, 1.0))]
+    with torch.no_grad():
+        expected = head.predict_by_feat(cls_scores, bbox_preds, batch_img_metas=metas)[0]
+        deploy_cfg = load_config(
+            osp.join(repo_root, 'configs/deploy/detection_onnxruntime_static-640x512.py')
+        )[0]
+        with RewriterContext(cfg=deploy_cfg, backend=backend):
+            dets, labels = head.predict_by_feat(cls_scores, bbox_preds, batch_img_metas=metas)
+    keep = dets[0, :, 4] > 0
+    got = InstanceData(bboxes=dets[0, keep, :4], scores=dets[0, keep, 4], labels=labels[0, keep])
+    return compare_detections(expected, got, frame=(128, 160))
+
+
+def test_exported_rtmdet_post_processing_clips_boxes_as_mmdet(repo_root):
+    # mmdeploy's own rewriter leaves the boxes unclipped, so NMS keeps other boxes than mmdet's
+    # (mmcofnet.deploy fixes it for ONNX Runtime).
+    unclipped = rtmdet_post_processing(repo_root, backend='default')
+    assert unclipped.matched < unclipped.expected
+    fixed = rtmdet_post_processing(repo_root, backend='onnxruntime')
+    assert fixed.matched == fixed.expected == fixed.got > 10
+    assert fixed.max_box_diff < 1e-3 and fixed.max_score_diff < 1e-6
