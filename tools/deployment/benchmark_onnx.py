@@ -1,9 +1,9 @@
 """Latency of exported models in ONNX Runtime, side by side, beside a detector in PyTorch.
 
-Each subject runs batch-1 inference on the same synthetic sky frame, normalised as its
-``end2end.json`` says (``deploy.py`` writes it), and the subjects take turns (round robin) so that
-a slow spell of the machine falls on all alike. Prints the median and mean latency of each and
-its ratio to the first subject's median.
+Each subject runs batch-1 inference on the same synthetic sky frame, preprocessed as
+``onnx_infer.py`` does from its ``end2end.json`` (``deploy.py`` writes it), and the subjects take
+turns (round robin) so that a slow spell of the machine falls on all alike. Prints the median
+and mean latency of each and its ratio to the first subject's median.
 
 Example (CPU, 640x512, COFNet-nano at 1 and 4 DDIM steps against RTMDet-tiny):
     python tools/deployment/benchmark_onnx.py \\
@@ -21,6 +21,7 @@ import sys
 
 import numpy as np
 import torch
+from onnx_infer import OnnxDetector  # the script beside this one
 
 from mmcofnet.datasets import SkySceneSampler, render_frame
 from mmcofnet.utils import time_in_turns_ms
@@ -44,35 +45,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def normalised(image: np.ndarray, meta: dict) -> np.ndarray:
-    """``[1, 3, H, W]`` float32 input of an exported model from a BGR ``[H, W, 3]`` frame."""
-    image = image[..., ::-1] if meta.get('bgr_to_rgb') else image
-    x = (image.astype(np.float32) - np.float32(meta['mean'])) / np.float32(meta['std'])
-    return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
-
-
 def onnx_subject(path: str, frame: np.ndarray, threads: int | None):
-    """(name, a call of the ONNX Runtime session on the frame)."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    if threads:
-        options.intra_op_num_threads = threads
-    session = ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
+    """(name, a session call on the frame, the graph's input): ``onnx_infer.py``'s preprocessing."""
     with open(osp.splitext(path)[0] + '.json') as f:
-        feed = {session.get_inputs()[0].name: normalised(frame, json.load(f))}
+        detector = OnnxDetector(path, json.load(f), threads)
+    x = detector.preprocess(frame)[0]
     name = osp.basename(osp.dirname(osp.abspath(path))) + ' (ONNX Runtime)'
-    return name, lambda: session.run(None, feed)
+    return name, lambda: detector.session.run(None, {detector.input_name: x}), x
 
 
-def pytorch_subject(config: str, checkpoint: str, frame: np.ndarray, meta: dict):
-    """(name, the detector's ``predict`` on the same normalised input as the exported graph)."""
+def pytorch_subject(config: str, checkpoint: str, inputs: np.ndarray):
+    """(name, the detector's ``predict`` on the same input as an exported graph)."""
     from mmdet.apis import init_detector
     from mmdet.structures import DetDataSample
 
     model = init_detector(config, checkpoint, device='cpu')
-    inputs = torch.from_numpy(normalised(frame, meta))
-    shape = tuple(frame.shape[:2])
+    inputs = torch.from_numpy(inputs)
+    shape = tuple(inputs.shape[2:])
     sample = DetDataSample(
         metainfo=dict(
             img_shape=shape,
@@ -80,7 +69,7 @@ def pytorch_subject(config: str, checkpoint: str, frame: np.ndarray, meta: dict)
             pad_shape=shape,
             batch_input_shape=shape,
             scale_factor=(1.0, 1.0),
-        )  # fmt: skip
+        )
     )
 
     def call() -> None:
@@ -96,10 +85,10 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     height, width = args.shape
     frame = render_frame(SkySceneSampler(width, height).sample(0, 0))
-    subjects = [onnx_subject(path, frame, args.threads) for path in args.models]
-    with open(osp.splitext(args.models[0])[0] + '.json') as f:
-        meta = json.load(f)
-    subjects += [pytorch_subject(cfg, ckpt, frame, meta) for cfg, ckpt in args.pytorch]
+    exported = [onnx_subject(path, frame, args.threads) for path in args.models]
+    subjects = [(name, call) for name, call, _ in exported]
+    inputs = exported[0][2]  # PyTorch gets the first export's input
+    subjects += [pytorch_subject(cfg, ckpt, inputs) for cfg, ckpt in args.pytorch]
     names, calls = zip(*subjects)
     times = time_in_turns_ms(calls, args.repeat, warmup=args.warmup)
     reference = float(np.median(times[0]))

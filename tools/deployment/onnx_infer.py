@@ -42,10 +42,14 @@ class OnnxDetector:
         model (str): The ONNX file.
         meta (dict): ``mean``, ``std``, ``bgr_to_rgb``, ``pad_size_divisor``, ``input_shape``
             (``[width, height]`` of a static export, or None) and ``classes``.
+        threads (int, optional): ONNX Runtime's intra-op threads (default: all cores).
     """
 
-    def __init__(self, model: str, meta: dict) -> None:
-        self.session = ort.InferenceSession(model, providers=['CPUExecutionProvider'])
+    def __init__(self, model: str, meta: dict, threads: int | None = None) -> None:
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(model, options, providers=['CPUExecutionProvider'])
         self.input_name = self.session.get_inputs()[0].name
         self.meta = meta
         self.mean = np.asarray(meta['mean'], np.float32)
