@@ -136,6 +136,10 @@ class MambaBackbone(BaseModule):
             MLP. Default: 2.0 (gated, that costs about what a plain MLP of ratio 3 does).
         gated_mlp (bool): Gated MLP (VMamba's ``gMlp``) instead of a plain two-layer MLP.
             Default: True.
+        conv_stages (int): The first ``conv_stages`` stages mix tokens with a separable conv
+            (:class:`SepConvMixer`, MetaFormer's ConvFormer block) instead of selective scans: a
+            hybrid backbone (as MambaVision), where the scans cost most on the largest maps.
+            Default: 0 (scans in every stage).
         drop_path_rate (float): Stochastic depth rate of the last block; it rises linearly from
             0 over the blocks. Default: 0.1.
         out_indices (Sequence[int]): Stages whose outputs are returned. Default: (0, 1, 2, 3).
@@ -166,6 +170,7 @@ class MambaBackbone(BaseModule):
         with_gate: bool = True,
         mlp_ratio: float = 2.0,
         gated_mlp: bool = True,
+        conv_stages: int = 0,
         drop_path_rate: float = 0.1,
         out_indices: Sequence[int] = (0, 1, 2, 3),
         frozen_stages: int = -1,
@@ -187,6 +192,8 @@ class MambaBackbone(BaseModule):
         if len(dims) != len(depths):
             raise ValueError(f'dims {dims} and depths {depths} must have the same length')
         num_stages = len(dims)
+        if not 0 <= conv_stages <= num_stages:
+            raise ValueError(f'conv_stages must be in [0, {num_stages}], got {conv_stages}')
         out_indices = tuple(i % num_stages for i in out_indices)
         if not all(0 <= i < num_stages for i in out_indices):
             raise ValueError(f'out_indices {out_indices} out of range for {num_stages} stages')
@@ -205,7 +212,7 @@ class MambaBackbone(BaseModule):
             blocks = [
                 VSSBlock(
                     dim,
-                    mixer_type=BLOCK_TYPES[block_type],
+                    mixer_type='conv' if i < conv_stages else BLOCK_TYPES[block_type],
                     d_state=d_state,
                     ssm_ratio=ssm_ratio,
                     dt_rank=dt_rank,

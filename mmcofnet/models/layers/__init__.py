@@ -4,7 +4,7 @@ from .denoising_stage import BoxRoIAttention, DenoisingStage
 from .mamba_block import MambaBlock, causal_conv1d
 from .objectness_map import ObjectnessMap
 from .ssm import DirectionalSSM
-from .vss_block import SS2D, ChannelMLP, VSSBlock
+from .vss_block import SS2D, ChannelMLP, SepConvMixer, VSSBlock
 
 __all__ = [
     'BoxRoIAttention',
@@ -14,6 +14,7 @@ __all__ = [
     'MambaBlock',
     'ObjectnessMap',
     'SS2D',
+    'SepConvMixer',
     'VSSBlock',
     'causal_conv1d',
 ]

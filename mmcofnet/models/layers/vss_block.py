@@ -82,6 +82,43 @@ class SS2D(GatedScanMixer):
         return self.project_out(y, z)
 
 
+class SepConvMixer(nn.Module):
+    """Separable-conv token mixer (MetaFormer's ConvFormer): ``pw -> act -> dw kxk -> pw``.
+
+    A local mixer for the high-resolution stages of a hybrid backbone (as MambaVision's and
+    ConvFormer's first stages): the selective scans cost most where the maps are largest, and a
+    feature of an object a few pixels wide is local there anyway.
+
+    Args:
+        dim (int): Input and output channels ``C``.
+        expand_ratio (float): Channels of the depthwise conv as a multiple of ``dim``. Default: 2.
+        kernel_size (int): Kernel of the depthwise conv. Default: 7.
+        act_cfg (dict, optional): Activation config. Default: ``dict(type='GELU')``.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        expand_ratio: float = 2.0,
+        kernel_size: int = 7,
+        act_cfg: OptConfigType = None,
+    ) -> None:
+        super().__init__()
+        hidden = int(dim * expand_ratio)
+        self.pwconv1 = nn.Linear(dim, hidden)
+        self.act = build_activation_layer(act_cfg or dict(type='GELU'))
+        self.dwconv = nn.Conv2d(
+            hidden, hidden, kernel_size, padding=kernel_size // 2, groups=hidden
+        )
+        self.pwconv2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``[B, H, W, C] -> [B, H, W, C]`` (channels-last)."""
+        x = self.act(self.pwconv1(x))
+        # The permuted view is channels-last NCHW: oneDNN's fast depthwise path, no copy.
+        return self.pwconv2(self.dwconv(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1))
+
+
 class ChannelMLP(nn.Module):
     """Per-token MLP, optionally gated (``fc2(x * act(gate))``, VMamba's ``gMlp``).
 
@@ -118,9 +155,10 @@ class VSSBlock(nn.Module):
 
     Args:
         dim (int): Channels ``C``.
-        mixer_type (str): ``'ss2d'`` (VMamba's 4-direction 2D scan, :class:`SS2D`) or
+        mixer_type (str): ``'ss2d'`` (VMamba's 4-direction 2D scan, :class:`SS2D`),
             ``'mamba'`` (Vim's bidirectional 1D scan over the row-major flattened map,
-            :class:`MambaBlock`). Default: ``'ss2d'``.
+            :class:`MambaBlock`) or ``'conv'`` (a separable conv, :class:`SepConvMixer`; the scan
+            options are then unused). Default: ``'ss2d'``.
         d_state (int): SSM state size. Default: 16.
         ssm_ratio (float): Scan channels per direction as a multiple of ``dim``. Default: 1.0
             (VMamba v2's choice; 2.0 doubles the scan work).
@@ -172,8 +210,10 @@ class VSSBlock(nn.Module):
             self.mixer = SS2D(dim, **mixer_kwargs)
         elif mixer_type == 'mamba':
             self.mixer = MambaBlock(dim, **mixer_kwargs)
+        elif mixer_type == 'conv':
+            self.mixer = SepConvMixer(dim, act_cfg=act_cfg)
         else:
-            raise ValueError(f"mixer_type must be 'ss2d' or 'mamba', got {mixer_type!r}")
+            raise ValueError(f"mixer_type must be 'ss2d', 'mamba' or 'conv', got {mixer_type!r}")
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
         self.with_mlp = mlp_ratio > 0
         if self.with_mlp:

@@ -72,6 +72,26 @@ def test_invalid_arguments():
         MambaBackbone(block_type='attention')
     with pytest.raises(ValueError, match='same length'):
         MambaBackbone(dims=(8, 16), depths=(1,))
+    with pytest.raises(ValueError, match='conv_stages'):
+        MambaBackbone(conv_stages=5)
+
+
+def test_conv_stages_replace_the_first_stages_scans():
+    """A hybrid backbone: separable convs in the first stages, scans after, same outputs' shapes."""
+    model = MambaBackbone(conv_stages=2, d_state=4).eval()
+    mixers = [type(block.mixer).__name__ for stage in model.stages for block in stage.blocks]
+    assert mixers == ['SepConvMixer', 'SepConvMixer', 'SS2D', 'SS2D', 'SS2D']
+    with torch.no_grad():
+        check_outputs(model(torch.randn(1, 3, 50, 70)), model.dims, 50, 70)
+    # The conv stages see only their neighbourhood: a pixel far from the change keeps its
+    # stage-0 feature, which a global scan would have moved.
+    x = torch.randn(1, 3, 64, 64)
+    x2 = x.clone()
+    x2[..., :4, :4] += 1.0
+    with torch.no_grad():
+        stem = model.patch_embed
+        f, f2 = (model.stages[0](stem(t)) for t in (x, x2))
+    assert torch.equal(f[0, -1, -1], f2[0, -1, -1])
 
 
 def test_drop_path_rises_linearly():
@@ -84,9 +104,9 @@ def test_drop_path_rises_linearly():
     torch.testing.assert_close(torch.tensor(rates), torch.linspace(0, 0.3, 10))
 
 
-@pytest.mark.parametrize('block_type', ['vss', 'mamba'])
-def test_backward_gives_finite_grads_everywhere(block_type):
-    model = MambaBackbone(block_type=block_type, d_state=4).train()
+@pytest.mark.parametrize('block_type, conv_stages', [('vss', 0), ('mamba', 0), ('vss', 2)])
+def test_backward_gives_finite_grads_everywhere(block_type, conv_stages):
+    model = MambaBackbone(block_type=block_type, conv_stages=conv_stages, d_state=4).train()
     x = torch.randn(2, 3, 40, 36, requires_grad=True)
     sum(out.square().mean() for out in model(x)).backward()
     assert torch.isfinite(x.grad).all()

@@ -4,7 +4,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmcofnet.models.layers import SS2D, DirectionalSSM, MambaBlock, VSSBlock, causal_conv1d
+from mmcofnet.models.layers import (
+    SS2D,
+    DirectionalSSM,
+    MambaBlock,
+    SepConvMixer,
+    VSSBlock,
+    causal_conv1d,
+)
 from mmcofnet.models.ops.cross_scan import cross_merge, cross_scan
 from mmcofnet.models.ops.selective_scan_ref import selective_scan_ref
 
@@ -158,7 +165,7 @@ def test_ss2d_gate_halves_the_in_projection(with_gate):
         assert out.abs().min() > 0
 
 
-@pytest.mark.parametrize('mixer_type', ['ss2d', 'mamba'])
+@pytest.mark.parametrize('mixer_type', ['ss2d', 'mamba', 'conv'])
 @pytest.mark.parametrize('mlp_ratio, gated_mlp', [(4.0, True), (2.0, False), (0, True)])
 def test_vss_block_shapes_and_grads(mixer_type, mlp_ratio, gated_mlp):
     block = VSSBlock(
@@ -179,7 +186,7 @@ def test_vss_block_shapes_and_grads(mixer_type, mlp_ratio, gated_mlp):
         assert param.grad is not None and torch.isfinite(param.grad).all(), name
 
 
-@pytest.mark.parametrize('mixer_type', ['ss2d', 'mamba'])
+@pytest.mark.parametrize('mixer_type', ['ss2d', 'mamba', 'conv'])
 def test_vss_block_gradients_are_exact(mixer_type):
     """Numerical gradcheck (float64) of the whole block, in-place ops and scan included."""
     torch.manual_seed(0)
@@ -207,3 +214,17 @@ def test_vss_block_checkpointing_gives_equal_outputs_and_grads():
 def test_vss_block_rejects_unknown_mixer():
     with pytest.raises(ValueError, match='mixer_type'):
         VSSBlock(8, mixer_type='attention')
+
+
+def test_sep_conv_mixer_is_local_with_its_kernel():
+    """A change at one pixel moves the output only within the depthwise kernel's reach."""
+    torch.manual_seed(0)
+    mixer = SepConvMixer(4, kernel_size=3).eval()
+    x = torch.randn(1, 9, 9, 4)
+    x2 = x.clone()
+    x2[0, 4, 4] += 1.0
+    with torch.no_grad():
+        changed = (mixer(x2) - mixer(x)).abs().amax(-1)[0] > 0
+    expected = torch.zeros(9, 9, dtype=torch.bool)
+    expected[3:6, 3:6] = True
+    assert torch.equal(changed, expected)
