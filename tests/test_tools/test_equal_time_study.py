@@ -89,7 +89,7 @@ def test_study_times_every_arm_first_then_runs_seed_by_seed(
     monkeypatch.setattr(
         study,
         'calibrate',
-        lambda config, cfg, work_dir, iters: events.append(('time', config)) or 2.0,
+        lambda config, cfg, work_dir, iters, reference: events.append(('time', config)) or 2.0,
     )
 
     def fake_train(cfg, run_dir):
@@ -122,6 +122,59 @@ def test_study_times_every_arm_first_then_runs_seed_by_seed(
     result = json.load(open(osp.join(work_dir, 'rtmdet_tiny_halmstad', 'seed1', 'result.json')))
     assert result['iters'] == 36  # 72 s / 2 s per iteration, in 4 validations of 9
     assert '| cofnet_nano_halmstad | 2.00 | 36 |' in open(osp.join(work_dir, 'study.md')).read()
+
+
+def test_calibrate_against_scales_the_stored_reference_by_the_ratio_now(
+    study, repo_root, tmp_path, monkeypatch
+):
+    timed = []
+    now = {
+        'cofnet_nano_halmstad_beside_cofnet_nano-hybrid_halmstad': 1.6,
+        'cofnet_nano-hybrid_halmstad': 1.0,
+    }
+
+    def fake_time_config(cfg, run_dir, iters):
+        timed.append(osp.basename(run_dir))
+        return now[osp.basename(run_dir)]
+
+    monkeypatch.setattr(study, 'time_config', fake_time_config)
+    work_dir = str(tmp_path)
+    with open(osp.join(work_dir, 'calibration.json'), 'w') as f:
+        json.dump({'cofnet_nano_halmstad': 1.2}, f)  # timed hours ago, on a faster machine
+    reference = (COFNET, None)  # its config is only passed on to time_config
+    hybrid = 'configs/cofnet/cofnet_nano-hybrid_halmstad.py'
+    # The hybrid takes 1.0 / 1.6 of COFNet-nano's time now: 0.625 x the stored 1.2 s.
+    assert study.calibrate(hybrid, None, work_dir, 100, reference) == pytest.approx(0.75)
+    assert timed == [
+        'cofnet_nano_halmstad_beside_cofnet_nano-hybrid_halmstad',
+        'cofnet_nano-hybrid_halmstad',
+    ]
+    # Cached: neither is timed again; the reference itself keeps its stored time.
+    assert study.calibrate(hybrid, None, work_dir, 100, reference) == pytest.approx(0.75)
+    assert study.calibrate(COFNET, None, work_dir, 100, reference) == 1.2
+    assert len(timed) == 2
+    stored = json.load(open(osp.join(work_dir, 'calibration.json')))
+    assert stored == pytest.approx(
+        {'cofnet_nano_halmstad': 1.2, 'cofnet_nano-hybrid_halmstad': 0.75}
+    )
+
+
+def test_calibrate_against_an_uncached_reference_stores_its_time_now(
+    study, repo_root, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(
+        study, 'time_config', lambda cfg, run_dir, iters: 2.0 if 'beside' in run_dir else 1.0
+    )
+    reference = (COFNET, None)
+    rtmdet = 'configs/baselines/rtmdet_tiny_halmstad.py'
+    assert study.calibrate(rtmdet, None, str(tmp_path), 100, reference) == 1.0
+    stored = json.load(open(tmp_path / 'calibration.json'))
+    assert stored == {'cofnet_nano_halmstad': 2.0, 'rtmdet_tiny_halmstad': 1.0}
+
+
+def test_study_rejects_a_missing_reference_config(study, repo_root):
+    with pytest.raises(SystemExit):
+        study.parse_args([osp.join(repo_root, COFNET), '--calibrate-against', 'no/such.py'])
 
 
 def test_study_rejects_configs_with_the_same_name(study, repo_root, tmp_path):

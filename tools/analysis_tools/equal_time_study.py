@@ -12,7 +12,8 @@ Examples::
 
 The tool first measures every config's seconds per training iteration on this machine, one
 after the other (a short calibration run, ``--calibration-iters``; kept in
-``WORK_DIR/calibration.json``), sets the iterations that fill ``--minutes`` of training,
+``WORK_DIR/calibration.json``; ``--calibrate-against`` adds a config to an existing study by timing
+it beside one already there), sets the iterations that fill ``--minutes`` of training,
 stretches the config's schedule to them (every ``param_scheduler`` entry that ended at the old
 ``max_iters`` ends at the new one), and trains once per seed (``randomness.seed``) with
 ``--val-points`` validations spread over the run. Runs go one after the other, seed by seed
@@ -71,6 +72,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=100,
         help='iterations of the timing run (the first 40%% are warm-up)',
     )
+    parser.add_argument(
+        '--calibrate-against',
+        metavar='CONFIG',
+        help='time configs new to WORK_DIR beside this one and scale its stored time by the ratio '
+        '(to add a config to an existing study)',
+    )
     parser.add_argument('--work-dir', default='work_dirs/equal_time_study')
     parser.add_argument(
         '--cfg-options',
@@ -89,7 +96,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.minutes <= 0 or args.val_points < 1 or args.calibration_iters < 6:
         parser.error('--minutes must be > 0, --val-points >= 1 and --calibration-iters >= 6')
-    for config in args.configs:
+    for config in args.configs + ([args.calibrate_against] if args.calibrate_against else []):
         if not osp.isfile(config):
             parser.error(f'config file not found: {config}')
     names = [config_name(config) for config in args.configs]
@@ -181,21 +188,52 @@ def seconds_per_iter(train_rows: list[dict], skip: int) -> float:
     return statistics.median(times)
 
 
-def calibrate(config: str, cfg: Config, work_dir: str, iters: int) -> float:
-    """Seconds per training iteration of ``cfg`` on this machine (cached per config name)."""
+def time_config(cfg: Config, run_dir: str, iters: int) -> float:
+    """Seconds per training iteration of ``cfg`` here, from a short run in ``run_dir``."""
+    cal = copy.deepcopy(cfg)
+    cal.param_scheduler = []  # the learning rate does not change the time of a step
+    cal = run_config(cal, run_dir, iters, iters, seed=0, log_interval=max(1, iters // 6))
+    cal.val_cfg = cal.val_dataloader = cal.val_evaluator = None
+    cal.default_hooks.checkpoint.save_last = False
+    train(cal, run_dir)
+    train_rows, _ = read_logs(run_dir)
+    return seconds_per_iter(train_rows, skip=iters * 2 // 5)
+
+
+def calibrate(
+    config: str,
+    cfg: Config,
+    work_dir: str,
+    iters: int,
+    reference: tuple[str, Config] | None = None,
+) -> float:
+    """Seconds per training iteration of ``cfg`` on this machine (cached per config name).
+
+    With ``reference`` (its config file and config), a config new to the study is timed now,
+    right after the reference, and its entry is the reference's stored time scaled by their ratio
+    now. A config added to a finished study so gets the iterations it would have had in the
+    original calibration, though the machine's speed has drifted since (by 10-20% over hours
+    here). A reference not yet in the cache is stored with its time now.
+    """
     cache = osp.join(work_dir, 'calibration.json')
     measured = json.load(open(cache)) if osp.isfile(cache) else {}
     name = config_name(config)
     if name not in measured:
         run_dir = osp.join(work_dir, 'calibration', name)
-        cal = copy.deepcopy(cfg)
-        cal.param_scheduler = []  # the learning rate does not change the time of a step
-        cal = run_config(cal, run_dir, iters, iters, seed=0, log_interval=max(1, iters // 6))
-        cal.val_cfg = cal.val_dataloader = cal.val_evaluator = None
-        cal.default_hooks.checkpoint.save_last = False
-        train(cal, run_dir)
-        train_rows, _ = read_logs(run_dir)
-        measured[name] = seconds_per_iter(train_rows, skip=iters * 2 // 5)
+        ref_name = config_name(reference[0]) if reference else name
+        if ref_name == name:
+            measured[name] = time_config(cfg, run_dir, iters)
+        else:
+            ref_dir = osp.join(work_dir, 'calibration', f'{ref_name}_beside_{name}')
+            ref_now = time_config(reference[1], ref_dir, iters)
+            measured.setdefault(ref_name, ref_now)
+            now = time_config(cfg, run_dir, iters)
+            measured[name] = measured[ref_name] * now / ref_now
+            print(
+                f"{name}: {now:.3f} s per iteration beside {ref_name}'s {ref_now:.3f} now "
+                f'({now / ref_now:.3f}x), {measured[ref_name]:.3f} stored for {ref_name}',
+                flush=True,
+            )
         with open(cache, 'w') as f:
             json.dump(measured, f, indent=1)
     print(f'{name}: {measured[name]:.3f} s per iteration', flush=True)
@@ -330,6 +368,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     os.makedirs(args.work_dir, exist_ok=True)
     cfgs = {config_name(config): load_config(config, args.cfg_options) for config in args.configs}
+    reference = None
+    if args.calibrate_against:
+        reference = (args.calibrate_against, load_config(args.calibrate_against, args.cfg_options))
     study = {}
     # Every arm is timed first, back to back, so that all see the machine in the same state.
     for config, (name, cfg) in zip(args.configs, cfgs.items()):
@@ -337,7 +378,7 @@ def main(argv: list[str] | None = None) -> None:
             cache = osp.join(args.work_dir, 'calibration.json')
             sec = json.load(open(cache)).get(name, math.nan) if osp.isfile(cache) else math.nan
         else:
-            sec = calibrate(config, cfg, args.work_dir, args.calibration_iters)
+            sec = calibrate(config, cfg, args.work_dir, args.calibration_iters, reference)
         val_interval = max(1, round(args.minutes * 60 / sec / args.val_points))
         study[name] = dict(
             config=config,
