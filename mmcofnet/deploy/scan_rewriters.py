@@ -1,4 +1,7 @@
-"""The four scan orders of SS2D without in-place writes into views, for the ONNX export.
+"""The selective scan's parts in plain ONNX ops that ONNX Runtime runs fast.
+
+The four scan orders of SS2D without in-place writes into views, softplus in elementwise ops, and
+the chunked scan's loops under dynamic shapes.
 
 ``cross_scan`` and ``cross_merge`` write into slices of one buffer to save copies; the TorchScript
 ONNX exporter does not carry such writes through views. These are the same functions out of
@@ -28,6 +31,16 @@ def cross_merge__functional(ys: Tensor, channels_last: bool = False) -> Tensor:
     merged = ys[:, 2:].flip(-1) + ys[:, :2]
     row_major = merged[:, 0].view(b, c, h, w) + merged[:, 1].view(b, c, w, h).transpose(2, 3)
     return row_major.permute(0, 2, 3, 1) if channels_last else row_major.flatten(2)
+
+
+@FUNCTION_REWRITER.register_rewriter('torch.nn.functional.softplus')
+def softplus__elementwise(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """``F.softplus`` as ``relu(x) + log1p(exp(-beta |x|)) / beta`` (the scan's ``delta``).
+
+    ONNX Runtime's Softplus kernel takes twice as long on a CPU as these elementwise ops; at
+    ``beta * x > threshold`` the two differ by less than ``exp(-threshold)``.
+    """
+    return x.relu() + torch.log1p(torch.exp(-beta * x.abs())) / beta
 
 
 # -- dynamic shapes ----------------------------------------------------------------------------

@@ -143,6 +143,23 @@ def detections(boxes, scores, labels):
     )
 
 
+def test_rewritten_softplus_and_field_gather_give_the_originals_values():
+    from mmcofnet.deploy.cofnet_rewriters import continuous_scale_field__weighted_rows
+    from mmcofnet.deploy.scan_rewriters import softplus__elementwise
+    from mmcofnet.models.necks.continuous_scale_field import weighted_rows
+
+    x = torch.cat([torch.linspace(-60, 60, 1001), torch.randn(1000)])
+    for beta in (1.0, 2.0):
+        torch.testing.assert_close(
+            softplus__elementwise(x, beta), torch.nn.functional.softplus(x, beta)
+        )
+    table, index, weights = torch.randn(50, 7), torch.randint(0, 50, (30, 8)), torch.rand(30, 8)
+    torch.testing.assert_close(
+        continuous_scale_field__weighted_rows(index, table, weights),
+        weighted_rows(index, table, weights),
+    )
+
+
 def test_agreement_matches_pairs_and_names_what_differs():
     expected = detections(
         [[0, 0, 10, 10], [20, 20, 30, 30], [50, 50, 60, 60]], [0.9, 0.8, 0.2], [0, 1, 1]
