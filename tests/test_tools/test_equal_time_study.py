@@ -125,7 +125,7 @@ def test_study_times_every_arm_first_then_runs_seed_by_seed(
 
 
 def test_calibrate_against_scales_the_stored_reference_by_the_ratio_now(
-    study, repo_root, tmp_path, monkeypatch
+    study, tmp_path, monkeypatch
 ):
     timed = []
     now = {
@@ -159,9 +159,7 @@ def test_calibrate_against_scales_the_stored_reference_by_the_ratio_now(
     )
 
 
-def test_calibrate_against_an_uncached_reference_stores_its_time_now(
-    study, repo_root, tmp_path, monkeypatch
-):
+def test_calibrate_against_an_uncached_reference_stores_its_time_now(study, tmp_path, monkeypatch):
     monkeypatch.setattr(
         study, 'time_config', lambda cfg, run_dir, iters: 2.0 if 'beside' in run_dir else 1.0
     )
