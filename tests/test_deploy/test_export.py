@@ -143,10 +143,22 @@ def detections(boxes, scores, labels):
     )
 
 
-def test_rewritten_softplus_and_field_gather_give_the_originals_values():
+def test_rewritten_functions_give_the_originals_values():
     from mmcofnet.deploy.cofnet_rewriters import continuous_scale_field__weighted_rows
-    from mmcofnet.deploy.scan_rewriters import softplus__elementwise
+    from mmcofnet.deploy.scan_rewriters import (
+        cross_merge__functional,
+        cross_scan__functional,
+        softplus__elementwise,
+    )
     from mmcofnet.models.necks.continuous_scale_field import weighted_rows
+    from mmcofnet.models.ops.cross_scan import cross_merge, cross_scan
+
+    maps, ys = torch.randn(2, 3, 5, 6), torch.randn(2, 4, 3, 5, 6)
+    torch.testing.assert_close(cross_scan__functional(maps), cross_scan(maps))
+    for channels_last in (False, True):
+        torch.testing.assert_close(
+            cross_merge__functional(ys, channels_last), cross_merge(ys, channels_last)
+        )
 
     x = torch.cat([torch.linspace(-60, 60, 1001), torch.randn(1000)])
     for beta in (1.0, 2.0):
