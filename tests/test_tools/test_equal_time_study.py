@@ -9,6 +9,7 @@ from conftest import load_tool
 from mmengine.config import Config
 
 COFNET = 'configs/cofnet/cofnet_nano_halmstad.py'
+COFNET_NAME = 'cofnet_nano_halmstad'
 
 
 @pytest.fixture(scope='module')
@@ -89,7 +90,9 @@ def test_study_times_every_arm_first_then_runs_seed_by_seed(
     monkeypatch.setattr(
         study,
         'calibrate',
-        lambda config, cfg, work_dir, iters, reference: events.append(('time', config)) or 2.0,
+        lambda config, cfg, work_dir, iters, reference, from_runs: (
+            events.append(('time', config)) or 2.0
+        ),
     )
 
     def fake_train(cfg, run_dir):
@@ -168,6 +171,35 @@ def test_calibrate_against_an_uncached_reference_stores_its_time_now(study, tmp_
     assert study.calibrate(rtmdet, None, str(tmp_path), 100, reference) == 1.0
     stored = json.load(open(tmp_path / 'calibration.json'))
     assert stored == {'cofnet_nano_halmstad': 2.0, 'rtmdet_tiny_halmstad': 1.0}
+
+
+def test_calibrate_from_runs_takes_their_measured_time(study, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(study, 'time_config', lambda cfg, run_dir, iters: 9.0)
+    old = tmp_path / 'old_study'
+    hybrid = 'configs/cofnet/cofnet_nano-hybrid_halmstad.py'
+    for seed, (minutes, iters) in enumerate(((22.0, 1200), (24.0, 1200))):
+        run_dir = old / 'cofnet_nano-hybrid_halmstad' / f'seed{seed}'
+        run_dir.mkdir(parents=True)
+        (run_dir / 'result.json').write_text(json.dumps(dict(iters=iters, train_minutes=minutes)))
+    (old / 'cofnet_nano-hybrid_halmstad' / 'seed2').mkdir()  # unfinished: no result.json
+    work_dir = str(tmp_path / 'new_study')
+    os.makedirs(work_dir)
+    # 46 minutes over 2400 iterations: 1.15 s each, not the short run's 9 s.
+    assert study.calibrate(hybrid, None, work_dir, 100, from_runs=str(old)) == pytest.approx(1.15)
+    assert 'timed from its finished runs' in capsys.readouterr().out
+    # A config without runs there is timed as usual, and says so.
+    assert study.calibrate(COFNET, None, work_dir, 100, from_runs=str(old)) == 9.0
+    assert 'no finished run in' in capsys.readouterr().out
+    stored = json.load(open(osp.join(work_dir, 'calibration.json')))
+    assert stored == pytest.approx({'cofnet_nano-hybrid_halmstad': 1.15, COFNET_NAME: 9.0})
+
+
+def test_study_rejects_two_calibrations_and_a_missing_study_dir(study, repo_root, tmp_path):
+    cofnet = osp.join(repo_root, COFNET)
+    with pytest.raises(SystemExit):
+        study.parse_args([cofnet, '--calibrate-from', str(tmp_path), '--calibrate-against', cofnet])
+    with pytest.raises(SystemExit):
+        study.parse_args([cofnet, '--calibrate-from', str(tmp_path / 'no_such_study')])
 
 
 def test_study_rejects_a_missing_reference_config(study, repo_root):

@@ -13,14 +13,15 @@ Examples::
 The tool first measures every config's seconds per training iteration on this machine, one
 after the other (a short calibration run, ``--calibration-iters``; kept in
 ``WORK_DIR/calibration.json``; ``--calibrate-against`` adds a config to an existing study by timing
-it beside one already there), sets the iterations that fill ``--minutes`` of training,
-stretches the config's schedule to them (every ``param_scheduler`` entry that ended at the old
-``max_iters`` ends at the new one), and trains once per seed (``randomness.seed``) with
-``--val-points`` validations spread over the run. Runs go one after the other, seed by seed
-across the configs (two trainings on the same cores distort each other's time), and the report is
-rewritten after each. A finished run leaves ``result.json`` and is not run again, an interrupted
-one resumes from its last checkpoint, so the study can be stopped and restarted and grows as seeds
-or configs are added.
+it beside one already there; ``--calibrate-from`` takes a config's time from its finished runs in
+another study instead, for a model whose steps the short run mis-times), sets the iterations that
+fill ``--minutes`` of training, stretches the config's schedule to them (every ``param_scheduler``
+entry that ended at the old ``max_iters`` ends at the new one), and trains once per seed
+(``randomness.seed``) with ``--val-points`` validations spread over the run. Runs go one after
+the other, seed by seed across the configs (two trainings on the same cores distort each other's
+time), and the report is rewritten after each. A finished run leaves ``result.json`` and is not
+run again, an interrupted one resumes from its last checkpoint, so the study can be stopped and
+restarted and grows as seeds or configs are added.
 
 It writes ``WORK_DIR/study.md`` (mean and standard deviation over the seeds of the final
 validation: mAP, mAP_50, mAP_s and per-class AP, and the learning curve of mAP_50),
@@ -78,6 +79,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help='time configs new to WORK_DIR beside this one and scale its stored time by the ratio '
         '(to add a config to an existing study)',
     )
+    parser.add_argument(
+        '--calibrate-from',
+        metavar='STUDY_DIR',
+        help="time configs new to WORK_DIR from their finished runs in STUDY_DIR (the runs' "
+        'measured training seconds over their iterations) rather than from a short run',
+    )
     parser.add_argument('--work-dir', default='work_dirs/equal_time_study')
     parser.add_argument(
         '--cfg-options',
@@ -96,6 +103,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.minutes <= 0 or args.val_points < 1 or args.calibration_iters < 6:
         parser.error('--minutes must be > 0, --val-points >= 1 and --calibration-iters >= 6')
+    if args.calibrate_from and args.calibrate_against:
+        parser.error(
+            '--calibrate-from and --calibrate-against are two ways to time a config: give one'
+        )
+    if args.calibrate_from and not osp.isdir(args.calibrate_from):
+        parser.error(f'--calibrate-from: no such study directory: {args.calibrate_from}')
     for config in args.configs + ([args.calibrate_against] if args.calibrate_against else []):
         if not osp.isfile(config):
             parser.error(f'config file not found: {config}')
@@ -200,12 +213,28 @@ def time_config(cfg: Config, run_dir: str, iters: int) -> float:
     return seconds_per_iter(train_rows, skip=iters * 2 // 5)
 
 
+def measured_seconds_per_iter(study_dir: str, name: str) -> float | None:
+    """Training seconds per iteration of config ``name`` over its finished runs in a study.
+
+    Total measured training time (validation not counted) over total iterations of every
+    ``STUDY_DIR/NAME/seed*/result.json``; None when the config has no finished run there.
+    """
+    results = [
+        json.load(open(path))
+        for path in sorted(glob.glob(osp.join(study_dir, name, 'seed*', 'result.json')))
+    ]
+    if not results:
+        return None
+    return sum(r['train_minutes'] * 60 for r in results) / sum(r['iters'] for r in results)
+
+
 def calibrate(
     config: str,
     cfg: Config,
     work_dir: str,
     iters: int,
     reference: tuple[str, Config] | None = None,
+    from_runs: str | None = None,
 ) -> float:
     """Seconds per training iteration of ``cfg`` on this machine (cached per config name).
 
@@ -214,6 +243,12 @@ def calibrate(
     now. A config added to a finished study so gets the iterations it would have had in the
     original calibration, though the machine's speed has drifted since (by 10-20% over hours
     here). A reference not yet in the cache is stored with its time now.
+
+    With ``from_runs`` (a study directory), a config new to the study takes the time its
+    finished runs there measured over whole schedules. The short run times a few dozen
+    iterations at the start; the hybrid backbone's whole runs took 14% longer per step than its
+    short run said, and it was given that many iterations too many. A config without finished
+    runs there is timed as usual.
     """
     cache = osp.join(work_dir, 'calibration.json')
     measured = json.load(open(cache)) if osp.isfile(cache) else {}
@@ -221,7 +256,13 @@ def calibrate(
     if name not in measured:
         run_dir = osp.join(work_dir, 'calibration', name)
         ref_name = config_name(reference[0]) if reference else name
-        if ref_name == name:
+        from_runs_sec = measured_seconds_per_iter(from_runs, name) if from_runs else None
+        if from_runs_sec is not None:
+            measured[name] = from_runs_sec
+            print(f'{name}: timed from its finished runs in {from_runs}', flush=True)
+        elif ref_name == name:
+            if from_runs:
+                print(f'{name}: no finished run in {from_runs}; timing it', flush=True)
             measured[name] = time_config(cfg, run_dir, iters)
         else:
             ref_dir = osp.join(work_dir, 'calibration', f'{ref_name}_beside_{name}')
@@ -378,7 +419,9 @@ def main(argv: list[str] | None = None) -> None:
             cache = osp.join(args.work_dir, 'calibration.json')
             sec = json.load(open(cache)).get(name, math.nan) if osp.isfile(cache) else math.nan
         else:
-            sec = calibrate(config, cfg, args.work_dir, args.calibration_iters, reference)
+            sec = calibrate(
+                config, cfg, args.work_dir, args.calibration_iters, reference, args.calibrate_from
+            )
         val_interval = max(1, round(args.minutes * 60 / sec / args.val_points))
         study[name] = dict(
             config=config,
