@@ -246,7 +246,7 @@ def calibrate(
 
     With ``from_runs`` (a study directory), a config new to the study takes the time its
     finished runs there measured over whole schedules. The short run times a few dozen
-    iterations at the start; the hybrid backbone's whole runs took 14% longer per step than its
+    iterations at the start; the hybrid backbone's whole runs took 13-16% longer per step than its
     short run said, and it was given that many iterations too many. A config without finished
     runs there is timed as usual.
     """
