@@ -217,7 +217,8 @@ def measured_seconds_per_iter(study_dir: str, name: str) -> float | None:
     """Training seconds per iteration of config ``name`` over its finished runs in a study.
 
     Total measured training time (validation not counted) over total iterations of every
-    ``STUDY_DIR/NAME/seed*/result.json``; None when the config has no finished run there.
+    ``STUDY_DIR/NAME/seed*/result.json``; None when the config has no finished run there. Runs
+    that shared the machine count their longer time: take them from a study run alone.
     """
     results = [
         json.load(open(path))
