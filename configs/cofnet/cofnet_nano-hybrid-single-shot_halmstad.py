@@ -1,6 +1,5 @@
-# The ablation ladder on the hybrid backbone: COFNet-nano-hybrid without diffusion (its stages
-# refine the objectness map's peaks once, from a fixed start).
-_base_ = './cofnet_nano-hybrid_halmstad.py'
+# The ablation ladder on the hybrid backbone (convs at strides 4 and 8, scans at 16 and 32, as
+# ./cofnet_nano-hybrid_halmstad.py): COFNet-nano single-shot, no diffusion.
+_base_ = './cofnet_nano-single-shot_halmstad.py'
 
-# start_at_peaks (train_cfg.prior_prob) is a diffusion training step: off here.
-model = dict(bbox_head=dict(diffusion=False), train_cfg=dict(prior_prob=0.0))
+model = dict(backbone=dict(conv_stages=2))
